@@ -1,0 +1,141 @@
+"""Training the refinement network with mmseg's runner, on GPUs or CPU processes."""
+import contextlib
+import copy
+import os.path as osp
+import time
+
+import mmcv
+import mmseg
+import mmseg.apis.train as mmseg_train
+import torch
+import torch.distributed as dist
+from mmcv.utils import get_logger
+from mmseg.apis import init_random_seed, set_random_seed, train_segmentor
+from mmseg.datasets import build_dataset
+from mmseg.models import build_segmentor
+from mmseg.utils import build_ddp, collect_env, get_root_logger
+
+from ..version import __version__
+from .dist import CPUDistributedDataParallel, init_dist
+from .inference import default_device
+
+
+def replace_sync_bn(cfg) -> int:
+    """Turn every ``SyncBN`` of a config (dict tree) into ``BN`` in place; return the count."""
+    count = 0
+    if isinstance(cfg, dict):
+        if cfg.get('type') == 'SyncBN':
+            cfg['type'] = 'BN'
+            count += 1
+        for value in cfg.values():
+            count += replace_sync_bn(value)
+    elif isinstance(cfg, (list, tuple)):
+        count += sum(replace_sync_bn(v) for v in cfg)
+    return count
+
+
+def _build_ddp(model, device='cuda', *args, **kwargs):
+    if device == 'cpu':
+        kwargs.pop('device_ids', None)
+        return CPUDistributedDataParallel(model, *args, **kwargs)
+    return build_ddp(model, device, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def _cpu_ddp():
+    # mmseg's train_segmentor builds its DDP wrapper itself and knows only GPUs.
+    original = mmseg_train.build_ddp
+    mmseg_train.build_ddp = _build_ddp
+    try:
+        yield
+    finally:
+        mmseg_train.build_ddp = original
+
+
+def train_refiner(model, datasets, cfg, distributed=False, validate=False, timestamp=None,
+                  meta=None):
+    """mmseg's ``train_segmentor``, also on CPU processes (``cfg.device == 'cpu'``)."""
+    if distributed and cfg.device == 'cpu' and validate:
+        get_logger('mmseg').warning(
+            'validation during training needs GPUs when distributed: it is skipped; '
+            'run tools/test.py on the checkpoints instead')
+        validate = False
+    with _cpu_ddp():
+        train_segmentor(model, datasets, copy.deepcopy(cfg), distributed, validate, timestamp,
+                        meta)
+
+
+def check_data_root(cfg, splits=('train', )) -> None:
+    """Fail early, naming the path, when the patch dataset of a config is not usable."""
+    from ..datasets import DataRootError, check_patch_folders
+    for split in splits:
+        ds = cfg.data[split]
+        root = ds.get('data_root')
+        if root is None:
+            raise DataRootError('DATA_ROOT is not set: point it at the patch dataset '
+                                '(the `patches` folder written by tools/prepare_dataset*.sh)')
+        join = (lambda d: None if d is None else d if osp.isabs(d) else osp.join(root, d))
+        check_patch_folders(join(ds.img_dir), join(ds.mask_dir), join(ds.get('ann_dir')), root)
+
+
+def run_training(config: str, work_dir: str = None, resume_from: str = None,
+                 load_from: str = None, auto_resume: bool = False, validate: bool = True,
+                 seed: int = None, deterministic: bool = False, cfg_options: dict = None,
+                 launcher: str = 'none') -> None:
+    """What ``tools/train.py`` does: configure, check the data, build, train."""
+    cfg = mmcv.Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', osp.splitext(osp.basename(config))[0])
+    cfg.resume_from = resume_from or cfg.get('resume_from')
+    cfg.load_from = load_from or cfg.get('load_from')
+    cfg.auto_resume = auto_resume
+    check_data_root(cfg, ('train', 'val') if validate else ('train', ))
+
+    distributed = launcher != 'none'
+    if distributed:
+        device = init_dist(cfg.dist_params.get('backend') if torch.cuda.is_available() else None)
+        cfg.gpu_ids = range(dist.get_world_size())
+    else:
+        device = default_device()
+        cfg.gpu_ids = [0]
+    cfg.device = device.split(':')[0]
+    if cfg.get('cudnn_benchmark', False) and cfg.device == 'cuda':
+        torch.backends.cudnn.benchmark = True
+
+    mmcv.mkdir_or_exist(osp.abspath(cfg.work_dir))
+    cfg.dump(osp.join(cfg.work_dir, osp.basename(config)))
+    timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
+    logger = get_root_logger(log_file=osp.join(cfg.work_dir, f'{timestamp}.log'),
+                             log_level=cfg.log_level)
+    # SyncBN needs GPUs in one process group; elsewhere plain BN is the same computation.
+    if cfg.device == 'cpu' or not distributed:
+        n = replace_sync_bn(cfg.model)
+        if n:
+            logger.info(f'{"CPU" if cfg.device == "cpu" else "single-process"} training: '
+                        f'{n} SyncBN layer config(s) replaced by BN')
+    env_info = '\n'.join(f'{k}: {v}' for k, v in collect_env().items())
+    logger.info(f'Environment info:\n{env_info}\nDistributed training: {distributed} '
+                f'({cfg.device})\nConfig:\n{cfg.pretty_text}')
+
+    seed = init_random_seed(seed, device=cfg.device)
+    if distributed:  # different seeds for data augmentation on each process
+        seed += dist.get_rank()
+    set_random_seed(seed, deterministic=deterministic)
+    cfg.seed = seed
+    logger.info(f'Set random seed to {seed}, deterministic: {deterministic}')
+
+    datasets = [build_dataset(cfg.data.train)]
+    model = build_segmentor(cfg.model, train_cfg=cfg.get('train_cfg'),
+                            test_cfg=cfg.get('test_cfg'))
+    model.init_weights()
+    model.CLASSES = datasets[0].CLASSES
+    meta = dict(env_info=env_info, seed=seed, exp_name=osp.basename(config),
+                config=cfg.pretty_text, CLASSES=datasets[0].CLASSES,
+                PALETTE=datasets[0].PALETTE)
+    cfg.checkpoint_config.meta = dict(mmseg_version=f'{mmseg.__version__}+bpr{__version__}',
+                                      config=cfg.pretty_text, CLASSES=datasets[0].CLASSES,
+                                      PALETTE=datasets[0].PALETTE)
+    train_refiner(model, datasets, cfg, distributed=distributed, validate=validate,
+                  timestamp=timestamp, meta=meta)

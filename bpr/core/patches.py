@@ -1,0 +1,133 @@
+"""Boundary patches of one instance: score map, dense proposals, NMS, crops.
+
+Coordinates are integer pixels. A box ``(x1, y1, x2, y2)`` covers columns ``x1 .. x2 - 1``; a
+patch is the box grown by ``padding`` on every side. Masks are handled inside a region of
+interest (ROI) around the instance, never at full image size.
+"""
+from typing import NamedTuple, Tuple
+
+import cv2
+import numpy as np
+from mmcv.ops import nms
+
+
+class PatchConfig(NamedTuple):
+    """How patches are chosen: box side, context padding, NMS IoU threshold."""
+    patch_size: int = 64
+    padding: int = 0
+    iou_thresh: float = 0.25
+
+    @property
+    def side(self) -> int:
+        """Side of a cropped patch, padding included."""
+        return self.patch_size + 2 * self.padding
+
+
+def boundary_score(mask: np.ndarray) -> np.ndarray:
+    """Score map of a binary mask: ``min(|s - 9|, s) / 4.5`` with ``s`` its 3x3 box sum.
+
+    Non-zero exactly where the 3x3 window (zero padding outside) holds both foreground and
+    background: both sides of the boundary, and foreground pixels on the array border.
+    """
+    s = cv2.boxFilter(mask.astype(np.float32), -1, (3, 3), normalize=False,
+                      borderType=cv2.BORDER_CONSTANT)
+    return np.minimum(9.0 - s, s) / 4.5
+
+
+def dense_boxes(score: np.ndarray, patch_size: int) -> Tuple[np.ndarray, np.ndarray]:
+    """One box of side ``patch_size`` centred on every pixel of non-zero score.
+
+    Returns boxes (N, 4) int64 as ``(x - p/2, y - p/2, x + p/2, y + p/2)`` and their scores,
+    in row-major pixel order.
+    """
+    ys, xs = np.nonzero(score > 0)
+    half = patch_size // 2
+    x1, y1 = xs - half, ys - half
+    boxes = np.stack([x1, y1, x1 + patch_size, y1 + patch_size], axis=1).astype(np.int64)
+    return boxes, score[ys, xs].astype(np.float32)
+
+
+def nms_boxes(boxes: np.ndarray, scores: np.ndarray, iou_thresh: float) -> np.ndarray:
+    """Indices of the boxes kept by greedy NMS (mmcv's op), highest score first.
+
+    Ties are broken by index (stable sort), so the result does not depend on the sort used
+    inside the op.
+    """
+    if len(boxes) == 0:
+        return np.zeros(0, np.int64)
+    order = np.argsort(-scores, kind='stable')
+    # strictly decreasing stand-in scores carry the stable order through the op
+    ranks = np.arange(len(order), 0, -1, dtype=np.float32)
+    _, keep = nms(boxes[order].astype(np.float32), ranks, iou_thresh)
+    return order[keep.astype(np.int64)]
+
+
+def move_inside(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Shift boxes (keeping their size) so that they lie inside a ``height x width`` image.
+
+    A box larger than the image is put at the top-left corner; the part outside is padding.
+    """
+    boxes = boxes.copy()
+    size = boxes[:, 2:] - boxes[:, :2]
+    start = np.clip(boxes[:, :2], 0, np.maximum(np.array([width, height]) - size, 0))
+    boxes[:, :2] = start
+    boxes[:, 2:] = start + size
+    return boxes
+
+
+def propose(mask: np.ndarray, cfg: PatchConfig, offset=(0, 0), image_size=None) -> np.ndarray:
+    """Boxes (N, 4) in image coordinates along the boundary of ``mask``.
+
+    ``mask`` may be an ROI of a larger image: ``offset`` is its top-left ``(x, y)`` in the image
+    and ``image_size`` the image's ``(h, w)``. The ROI must hold a 1-pixel margin of the image
+    around the instance wherever the image has one, so that the score map is that of the image.
+    """
+    h, w = image_size if image_size is not None else mask.shape
+    boxes, scores = dense_boxes(boundary_score(mask), cfg.patch_size)
+    boxes[:, [0, 2]] += offset[0]
+    boxes[:, [1, 3]] += offset[1]
+    keep = nms_boxes(boxes, scores, cfg.iou_thresh)
+    return move_inside(boxes[keep], h, w)
+
+
+def instance_roi(mask: np.ndarray, margin: int = 1) -> Tuple[int, int, int, int]:
+    """``(x1, y1, x2, y2)`` of the mask's foreground grown by ``margin``, clipped to the image.
+
+    An empty mask gives an empty ROI.
+    """
+    rows, cols = np.any(mask, axis=1), np.any(mask, axis=0)
+    if not rows.any():
+        return 0, 0, 0, 0
+    y1, y2 = np.argmax(rows), len(rows) - np.argmax(rows[::-1])
+    x1, x2 = np.argmax(cols), len(cols) - np.argmax(cols[::-1])
+    h, w = mask.shape
+    return (max(x1 - margin, 0), max(y1 - margin, 0), min(x2 + margin, w), min(y2 + margin, h))
+
+
+def crop_padded(array: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
+    """``array[y1:y2, x1:x2]`` with zeros wherever the window leaves the array."""
+    h, w = array.shape[:2]
+    out = np.zeros((y2 - y1, x2 - x1) + array.shape[2:], array.dtype)
+    sx1, sy1, sx2, sy2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+    if sx2 > sx1 and sy2 > sy1:
+        out[sy1 - y1:sy2 - y1, sx1 - x1:sx2 - x1] = array[sy1:sy2, sx1:sx2]
+    return out
+
+
+def crop_patches(array: np.ndarray, boxes: np.ndarray, padding: int) -> np.ndarray:
+    """Patches (N, S, S, ...) of ``array`` for boxes (N, 4), grown by ``padding``, zero-padded.
+
+    One crop of the boxes' union and a strided view of it: no copy per patch besides the
+    final gather.
+    """
+    if len(boxes) == 0:
+        side = 2 * padding
+        return np.zeros((0, side, side) + array.shape[2:], array.dtype)
+    side = int(boxes[0, 2] - boxes[0, 0]) + 2 * padding
+    x0, y0 = boxes[:, 0].min() - padding, boxes[:, 1].min() - padding
+    x3, y3 = boxes[:, 0].max() - padding + side, boxes[:, 1].max() - padding + side
+    region = crop_padded(array, x0, y0, x3, y3)
+    windows = np.lib.stride_tricks.sliding_window_view(region, (side, side), axis=(0, 1))
+    patches = windows[boxes[:, 1] - padding - y0, boxes[:, 0] - padding - x0]
+    # sliding_window_view puts the window axes last
+    return np.ascontiguousarray(np.moveaxis(patches, (-2, -1), (1, 2)))

@@ -1,0 +1,44 @@
+"""Refine the instance masks of one image and draw coarse vs refined boundaries.
+
+    python demo/inference_img.py                       # the embedded example, offline
+    python demo/inference_img.py --img photo.jpg --masks masks.json --checkpoint ckpt.pth
+
+``--masks``: PNG (binary mask or instance label map), NPY ((N, H, W) or (H, W)) or COCO JSON.
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from bpr.apis.demo import run_demo  # noqa: E402
+from bpr.core import PatchConfig  # noqa: E402
+from bpr.core.io import InputError  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--img', help='image file (default: the embedded example)')
+    parser.add_argument('--masks', nargs='+', help='coarse mask file(s)')
+    parser.add_argument('--config', help='refiner config (default: configs/bpr/hrnet18s_128.py)')
+    parser.add_argument('--checkpoint', help='checkpoint (default: the project default model)')
+    parser.add_argument('--out', default='demo/outputs/astronaut_refined.png',
+                        help='output picture')
+    parser.add_argument('--device', help='cuda, cpu, ... (default: cuda if available)')
+    parser.add_argument('--iou-thresh', type=float, default=0.25, help='NMS IoU threshold')
+    parser.add_argument('--patch-size', type=int, default=64)
+    parser.add_argument('--padding', type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.img and not args.masks:
+        parser.error('--img needs --masks')
+    try:
+        _, coarse, _, _ = run_demo(args.img, args.masks, args.config, args.checkpoint, args.out,
+                                   args.device,
+                                   PatchConfig(args.patch_size, args.padding, args.iou_thresh))
+    except (InputError, FileNotFoundError) as err:
+        sys.exit(f'error: {err}')
+    print(f'refined {len(coarse)} instance(s): {args.out}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,88 @@
+"""RefineDataset + LoadCoarseMask, the on-disk patch layout and DATA_ROOT errors."""
+import os
+import os.path as osp
+import shutil
+
+import mmcv
+import numpy as np
+import pytest
+import torch
+from mmseg.datasets import build_dataset
+
+from bpr.apis.train import check_data_root
+from bpr.datasets import DataRootError
+from helpers import TINY_CONFIG
+
+
+def _cfg(root):
+    cfg = mmcv.Config.fromfile(TINY_CONFIG)
+    for split in ('train', 'val', 'test'):
+        cfg.data[split].data_root = root
+    return cfg
+
+
+def test_layout_and_detail_records(patches, coco):
+    for mode in ('train', 'val'):
+        names = {sub: sorted(os.listdir(osp.join(patches, sub, mode)))
+                 for sub in ('img_dir', 'mask_dir', 'ann_dir')}
+        assert names['img_dir'] and names['img_dir'] == names['mask_dir'] == names['ann_dir']
+        records = os.listdir(osp.join(patches, 'detail_dir', mode))
+        assert all(r.endswith('.json') for r in records)
+    img = mmcv.imread(osp.join(patches, 'img_dir', 'val', names['img_dir'][0]))
+    assert img.shape == (32, 32, 3)
+    ann = mmcv.imread(osp.join(patches, 'ann_dir', 'val', names['ann_dir'][0]), 'unchanged')
+    assert set(np.unique(ann)) <= {0, 255}
+
+
+def test_train_pipeline_values(patches):
+    cfg = _cfg(patches)
+    ds = build_dataset(cfg.data.train)
+    assert len(ds) == len(os.listdir(osp.join(patches, 'img_dir', 'train')))
+    item = ds[0]
+    img, mask, gt = item['img'].data, item['coarse_mask'].data, item['gt_semantic_seg'].data
+    assert img.shape == (3, 64, 64) and img.dtype == torch.float32
+    assert mask.shape == (1, 64, 64) and set(mask.unique().tolist()) <= {-1.0, 1.0}
+    assert gt.shape == (1, 64, 64) and set(gt.unique().tolist()) <= {0, 1}
+    # the coarse mask is the mask patch, resized nearest: compare with the file
+    name = ds.img_infos[0]['filename']
+    raw = mmcv.imread(osp.join(patches, 'mask_dir', 'train', name), 'unchanged')
+    expected = mmcv.imresize((raw > 127).astype(np.float32) * 2 - 1, (64, 64),
+                             interpolation='nearest')
+    flipped = item['img_metas'].data['flip']
+    expected = expected[:, ::-1] if flipped else expected
+    assert np.array_equal(mask[0].numpy(), expected)
+    gt_raw = mmcv.imread(osp.join(patches, 'ann_dir', 'train', name), 'unchanged')
+    gt_exp = mmcv.imresize((gt_raw == 255).astype(np.uint8), (64, 64), interpolation='nearest')
+    gt_exp = gt_exp[:, ::-1] if flipped else gt_exp
+    assert np.array_equal(gt[0].numpy(), gt_exp)
+
+
+def test_test_pipeline_and_eval_of_probabilities(patches):
+    cfg = _cfg(patches)
+    ds = build_dataset(cfg.data.test, dict(test_mode=True))
+    item = ds[0]
+    assert item['img'][0].shape == (3, 64, 64) and item['coarse_mask'][0].shape == (1, 64, 64)
+    gts = [ds.get_gt_seg_map_by_idx(i) for i in range(len(ds))]
+    perfect = [g.astype(np.float32) * 0.9 + 0.05 for g in gts]  # probabilities
+    res = ds.evaluate(ds.pre_eval(perfect, list(range(len(ds)))), 'mIoU')
+    assert res['mIoU'] == pytest.approx(1.0)
+    wrong = [1 - p for p in perfect]
+    assert ds.evaluate(ds.pre_eval(wrong, list(range(len(ds)))), 'mIoU')['mIoU'] < 0.5
+
+
+def test_data_root_errors(patches, tmp_path, monkeypatch):
+    cfg = _cfg(None)
+    with pytest.raises(DataRootError, match='DATA_ROOT is not set'):
+        check_data_root(cfg)
+    missing = str(tmp_path / 'nowhere')
+    with pytest.raises(DataRootError, match='nowhere'):
+        check_data_root(_cfg(missing))
+    broken = str(tmp_path / 'broken')
+    shutil.copytree(patches, broken)
+    victim = sorted(os.listdir(osp.join(broken, 'mask_dir', 'train')))[0]
+    os.remove(osp.join(broken, 'mask_dir', 'train', victim))
+    with pytest.raises(DataRootError, match=f'mask_dir.*{victim}'):
+        check_data_root(_cfg(broken))
+    # the config reads DATA_ROOT from the environment
+    monkeypatch.setenv('DATA_ROOT', patches)
+    assert mmcv.Config.fromfile(TINY_CONFIG).data.train.data_root == patches

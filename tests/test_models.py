@@ -1,0 +1,156 @@
+"""The refinement network: registration, forward/backward, checkpoint layout and loading."""
+import os.path as osp
+import pickle
+
+import mmcv
+import numpy as np
+import pytest
+import torch
+from mmcv.cnn.utils import revert_sync_batchnorm
+from mmcv.runner import load_checkpoint
+from mmseg.models import BACKBONES, SEGMENTORS, build_backbone, build_segmentor
+from mmseg.datasets import DATASETS, PIPELINES
+
+import bpr  # noqa: F401
+from helpers import ROOT
+
+CONFIGS = {
+    'hrnet18s_128': (osp.join(ROOT, 'configs/bpr/hrnet18s_128.py'), [18, 36, 72, 144]),
+    'hrnet48_256': (osp.join(ROOT, 'configs/bpr/hrnet48_256.py'), [48, 96, 192, 384]),
+}
+
+
+def build(name):
+    cfg = mmcv.Config.fromfile(CONFIGS[name][0])
+    cfg.model.pretrained = None  # no download
+    return cfg, revert_sync_batchnorm(build_segmentor(cfg.model))
+
+
+def test_modules_registered():
+    assert BACKBONES.get('HRNetRefine') is not None
+    assert SEGMENTORS.get('EncoderDecoderRefine') is not None
+    assert DATASETS.get('RefineDataset') is not None
+    assert PIPELINES.get('LoadCoarseMask') is not None
+
+
+def test_configs_import_bpr_for_stock_tools():
+    cfg = mmcv.Config.fromfile(CONFIGS['hrnet18s_128'][0])
+    assert cfg.custom_imports == dict(imports=['bpr'], allow_failed_imports=False)
+    assert cfg.model.backbone.norm_cfg.type == 'SyncBN'
+    assert cfg.model.pretrained == 'open-mmlab://msra/hrnetv2_w18_small'
+    assert cfg.runner.max_iters == 160000 and cfg.lr_config.policy == 'poly'
+    assert cfg.lr_config.min_lr == 1e-4 and cfg.optimizer.lr == 0.01
+    cfg48 = mmcv.Config.fromfile(CONFIGS['hrnet48_256'][0])
+    assert cfg48.model.pretrained == 'open-mmlab://msra/hrnetv2_w48'
+    sizes = [s['img_scale'] for s in cfg48.data.train.pipeline if s['type'] == 'Resize']
+    assert sizes == [(256, 256)]
+    assert cfg48.data.test.pipeline[2]['img_scale'] == (256, 256)
+
+
+@pytest.mark.parametrize('name', list(CONFIGS))
+def test_state_dict_layout_matches_original(name):
+    cfg, model = build(name)
+    channels = CONFIGS[name][1]
+    sd = model.state_dict()
+    plain_cfg = cfg.model.backbone.copy()
+    plain_cfg.type = 'HRNet'
+    plain_cfg.pop('use_coarse_mask')
+    plain = revert_sync_batchnorm(build_backbone(plain_cfg)).state_dict()
+    backbone = {k[len('backbone.'):]: v.shape for k, v in sd.items() if k.startswith('backbone.')}
+    # mmseg's HRNet names, plus exactly the mask convolution
+    assert set(backbone) == set(plain) | {'conv_mask.weight'}
+    assert all(backbone[k] == plain[k].shape for k in plain)
+    assert tuple(sd['backbone.conv_mask.weight'].shape) == (64, 1, 3, 3)
+    assert tuple(sd['backbone.conv1.weight'].shape) == (64, 3, 3, 3)
+    total = sum(channels)
+    head = {k: tuple(v.shape) for k, v in sd.items() if k.startswith('decode_head.')}
+    assert head['decode_head.conv_seg.weight'] == (2, total, 1, 1)
+    assert head['decode_head.conv_seg.bias'] == (2, )
+    assert head['decode_head.convs.0.conv.weight'] == (total, total, 1, 1)
+    assert head['decode_head.convs.0.bn.weight'] == (total, )
+    assert set(head) == {
+        'decode_head.conv_seg.weight', 'decode_head.conv_seg.bias',
+        'decode_head.convs.0.conv.weight', 'decode_head.convs.0.bn.weight',
+        'decode_head.convs.0.bn.bias', 'decode_head.convs.0.bn.running_mean',
+        'decode_head.convs.0.bn.running_var', 'decode_head.convs.0.bn.num_batches_tracked'
+    }
+    assert all(k.startswith(('backbone.', 'decode_head.')) for k in sd)
+
+
+@pytest.mark.parametrize('name', list(CONFIGS))
+def test_forward_backward_and_test_output(name):
+    _, model = build(name)
+    img = torch.randn(2, 3, 64, 64)
+    mask = torch.randint(0, 2, (2, 1, 64, 64)).float() * 2 - 1
+    gt = torch.randint(0, 2, (2, 1, 64, 64))
+    metas = [dict(img_shape=(64, 64, 3), ori_shape=(48, 48, 3), pad_shape=(64, 64, 3),
+                  flip=False)] * 2
+    model.train()
+    losses = model(img, metas, gt_semantic_seg=gt, coarse_mask=mask)
+    loss = losses['decode.loss_ce']
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert model.backbone.conv_mask.weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        out = model([img], [metas], coarse_mask=[mask], return_loss=False)
+    assert len(out) == 2 and out[0].shape == (48, 48) and out[0].dtype == np.float32
+    assert (out[0] >= 0).all() and (out[0] <= 1).all()
+    # the mask channel matters
+    with torch.no_grad():
+        other = model([img], [metas], coarse_mask=[-mask], return_loss=False)
+    assert not np.allclose(out[0], other[0])
+
+
+def test_label_output_and_no_mask_ablation():
+    cfg, _ = build('hrnet18s_128')
+    cfg.model.test_cfg.output = 'label'
+    cfg.model.backbone.use_coarse_mask = False
+    model = revert_sync_batchnorm(build_segmentor(cfg.model)).eval()
+    assert not any('conv_mask' in k for k in model.state_dict())
+    meta = [dict(img_shape=(32, 32, 3), ori_shape=(32, 32, 3), flip=False)]
+    with torch.no_grad():
+        out = model([torch.randn(1, 3, 32, 32)], [meta], return_loss=False)
+    assert set(np.unique(out[0])) <= {0.0, 1.0}
+
+
+def _save_like_mmcv1(model, path, legacy):
+    """A checkpoint as mmcv 1.x's save_checkpoint writes it (meta + state_dict), optionally in
+    the pre-1.6 torch serialisation and with a NumPy object in its meta."""
+    meta = dict(mmcv_version='1.1.6', time='Sat Nov 21 2020', CLASSES=('background', 'foreground'),
+                PALETTE=[[0, 0, 0], [255, 255, 255]], iter=160000, epoch=1)
+    if legacy:
+        meta['seed'] = np.int64(7)  # NumPy scalars are refused by weights_only=True
+    ckpt = dict(meta=meta, state_dict={k: v.cpu() for k, v in model.state_dict().items()})
+    torch.save(ckpt, path, _use_new_zipfile_serialization=not legacy,
+               pickle_protocol=pickle.DEFAULT_PROTOCOL)
+
+
+@pytest.mark.parametrize('legacy', [False, True])
+def test_checkpoint_from_mmcv1_loads_without_missing_keys(tmp_path, legacy):
+    _, model = build('hrnet18s_128')
+    with torch.no_grad():
+        for p in model.parameters():
+            p.uniform_(-1, 1)
+    path = str(tmp_path / 'ckpt.pth')
+    _save_like_mmcv1(model, path, legacy)
+    _, fresh = build('hrnet18s_128')
+    ckpt = load_checkpoint(fresh, path, map_location='cpu', strict=True)
+    assert ckpt['meta']['CLASSES'] == ('background', 'foreground')
+    for (k, a), (_, b) in zip(model.state_dict().items(), fresh.state_dict().items()):
+        assert torch.equal(a, b), k
+
+    from bpr.apis import init_refiner
+    refiner = init_refiner(CONFIGS['hrnet18s_128'][0], path, device='cpu')
+    assert torch.equal(refiner.backbone.conv_mask.weight, model.backbone.conv_mask.weight)
+
+
+def test_checkpoint_with_a_missing_key_is_refused(tmp_path):
+    _, model = build('hrnet18s_128')
+    sd = model.state_dict()
+    sd.pop('backbone.conv_mask.weight')
+    path = str(tmp_path / 'bad.pth')
+    torch.save(dict(state_dict=sd), path)
+    from bpr.apis import init_refiner
+    with pytest.raises(RuntimeError, match='conv_mask'):
+        init_refiner(CONFIGS['hrnet18s_128'][0], path, device='cpu')

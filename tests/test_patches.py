@@ -1,0 +1,135 @@
+"""Boundary score, proposals, NMS, move-back, crops and reassembly."""
+import numpy as np
+import pytest
+
+from bpr.core import (InstancePatches, PatchConfig, boundary_score, crop_patches, dense_boxes,
+                      extract_image, extract_instance, move_inside, nms_boxes, propose,
+                      reassemble_image)
+from helpers import scene
+
+
+def test_boundary_score_known_square():
+    m = np.zeros((7, 7), bool)
+    m[2:5, 2:5] = True
+    s = boundary_score(m)
+    # centre: all 9 neighbours foreground -> 0; far background -> 0
+    assert s[3, 3] == 0 and s[0, 0] == 0
+    # a corner of the square sees 4 foreground pixels: min(5, 4) / 4.5
+    assert s[2, 2] == pytest.approx(4 / 4.5)
+    # the middle of an edge sees 6: min(3, 6) / 4.5
+    assert s[2, 3] == pytest.approx(3 / 4.5)
+    # outside, next to the middle of an edge: 3 foreground pixels
+    assert s[1, 3] == pytest.approx(3 / 4.5)
+    # diagonal outside corner: 1 foreground pixel
+    assert s[1, 1] == pytest.approx(1 / 4.5)
+    nonzero = s > 0
+    expected = np.zeros((7, 7), bool)
+    expected[1:6, 1:6] = True
+    expected[3, 3] = False
+    assert (nonzero == expected).all()
+
+
+def test_boundary_score_image_border_counts_as_background():
+    m = np.ones((5, 5), bool)
+    s = boundary_score(m)
+    assert s[2, 2] == 0
+    assert s[0, 2] == pytest.approx(3 / 4.5)  # 6 foreground pixels in the window
+    assert s[0, 0] == pytest.approx(4 / 4.5)  # 4 foreground pixels in the window
+    assert (s[0] > 0).all() and (s[:, 0] > 0).all()
+
+
+def _reference_nms(boxes, scores, thr):
+    order = sorted(range(len(boxes)), key=lambda i: -scores[i])  # stable
+    keep = []
+    for i in order:
+        ok = True
+        for j in keep:
+            ix = max(0, min(boxes[i][2], boxes[j][2]) - max(boxes[i][0], boxes[j][0]))
+            iy = max(0, min(boxes[i][3], boxes[j][3]) - max(boxes[i][1], boxes[j][1]))
+            inter = ix * iy
+            area = lambda b: (b[2] - b[0]) * (b[3] - b[1])  # noqa: E731
+            if inter / (area(boxes[i]) + area(boxes[j]) - inter) > thr:
+                ok = False
+                break
+        if ok:
+            keep.append(i)
+    return keep
+
+
+@pytest.mark.parametrize('thr', [0.15, 0.25, 0.55])
+def test_proposals_nms_move_back_match_reference(thr):
+    _, masks = scene(90, 120, seed=3)
+    mask = masks[0]
+    p, (h, w) = 32, mask.shape
+    # reference: loops over pixels
+    score = boundary_score(mask)
+    ref_boxes, ref_scores = [], []
+    for y in range(h):
+        for x in range(w):
+            if score[y, x] > 0:
+                ref_boxes.append([x - p // 2, y - p // 2, x + p // 2, y + p // 2])
+                ref_scores.append(score[y, x])
+    boxes, scores = dense_boxes(score, p)
+    assert boxes.tolist() == ref_boxes and np.allclose(scores, ref_scores)
+    keep = nms_boxes(boxes, scores, thr)
+    assert keep.tolist() == _reference_nms(ref_boxes, ref_scores, thr)
+    moved = move_inside(boxes[keep], h, w)
+    for b, m in zip(boxes[keep], moved):
+        dx = min(max(b[0], 0), w - p) - b[0]
+        dy = min(max(b[1], 0), h - p) - b[1]
+        assert m.tolist() == [b[0] + dx, b[1] + dy, b[2] + dx, b[3] + dy]
+    assert (moved[:, :2] >= 0).all() and (moved[:, 2] <= w).all() and (moved[:, 3] <= h).all()
+    # the full function on the ROI gives the same boxes as on the whole image
+    full = propose(mask, PatchConfig(p, 0, thr))
+    assert full.tolist() == moved.tolist()
+    assert extract_instance(mask, PatchConfig(p, 0, thr)).boxes.tolist() == moved.tolist()
+
+
+def test_larger_threshold_gives_more_patches():
+    _, masks = scene(120, 120, seed=5)
+    counts = [len(propose(masks[0], PatchConfig(32, 0, t))) for t in (0.15, 0.25, 0.55)]
+    assert counts[0] <= counts[1] < counts[2]
+
+
+def test_box_larger_than_image_goes_to_corner():
+    moved = move_inside(np.array([[-10, -5, 54, 59]]), 30, 40)
+    assert moved.tolist() == [[0, 0, 64, 64]]
+
+
+def test_crop_patches_match_slicing_with_zero_padding():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    boxes = np.array([[0, 0, 16, 16], [24, 14, 40, 30], [5, 3, 21, 19]])
+    pad = 4
+    out = crop_patches(img, boxes, pad)
+    big = np.pad(img, ((pad, pad), (pad, pad), (0, 0)))
+    for b, patch in zip(boxes, out):
+        assert (patch == big[b[1]:b[3] + 2 * pad, b[0]:b[2] + 2 * pad]).all()
+
+
+@pytest.mark.parametrize('padding', [0, 5])
+@pytest.mark.parametrize('size', [(96, 128), (20, 30)])
+def test_identity_network_reproduces_coarse_masks(padding, size):
+    img, masks = scene(*size, seed=7, n=4)
+    masks.append(np.zeros(size, bool))  # empty instance
+    masks.append(np.ones(size, bool))  # whole image, touching every border
+    cfg = PatchConfig(32, padding, 0.25)
+    instances, img_patches, mask_patches = extract_image(img, masks, cfg)
+    assert len(instances) == len(masks)
+    assert img_patches.shape == (sum(i.num for i in instances), 32 + 2 * padding,
+                                 32 + 2 * padding, 3)
+    refined = reassemble_image(masks, instances, mask_patches.astype(np.float32), padding)
+    assert len(refined) == len(masks)
+    for m, r in zip(masks, refined):
+        assert (m == r).all()
+
+
+def test_reassembly_averages_overlapping_patches():
+    coarse = np.zeros((10, 10), bool)
+    inst = InstancePatches(np.array([[0, 0, 6, 6], [4, 4, 10, 10]]))
+    probs = np.stack([np.full((6, 6), 0.9), np.full((6, 6), 0.05)]).astype(np.float32)
+    refined = reassemble_image([coarse], [inst], probs, 0)[0]
+    assert refined[0, 0] and not refined[9, 9]
+    assert not refined[5, 5]  # mean(0.9, 0.05) < 0.5
+    probs[1] = 0.2
+    assert reassemble_image([coarse], [inst], probs, 0)[0][5, 5]  # mean(0.9, 0.2) > 0.5

@@ -1,0 +1,143 @@
+"""In-memory refinement of COCO-form results, the on-disk path, and bad input."""
+import json
+import os
+import os.path as osp
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pycocotools.mask as mask_utils
+import pytest
+
+from bpr.apis import init_refiner
+from bpr.apis.coco import refine_coco_file
+from bpr.apis.patch_dataset import merge_patches
+from bpr.core import PatchConfig
+from bpr.core.io import InputError
+from helpers import ROOT, TINY_CONFIG
+
+CFG = PatchConfig(32, 0, 0.25)
+
+
+@pytest.fixture(scope='module')
+def model():
+    return init_refiner(TINY_CONFIG, 'none', device='cpu')
+
+
+def _identity_run(model, img_patches, mask_patches, batch_size=256):
+    """Stands in for the network: each coarse-mask patch is its own probability."""
+    return mask_patches.astype(np.float32)
+
+
+def test_identity_network_reproduces_every_instance(coco, model, tmp_path, monkeypatch):
+    import bpr.apis.inference as inference
+    monkeypatch.setattr(inference, 'run_patches', _identity_run)
+    out = str(tmp_path / 'refined.json')
+    refined = refine_coco_file(model, coco['coarse'], out, coco['gt'], coco['img_dir'], CFG,
+                               progress=False)
+    coarse = json.load(open(coco['coarse']))
+    assert json.load(open(out)) == refined
+    assert len(refined) == len(coarse)
+    for a, b in zip(coarse, refined):
+        assert {k: v for k, v in a.items() if k != 'segmentation'} == \
+            {k: v for k, v in b.items() if k != 'segmentation'}
+        assert np.array_equal(mask_utils.decode(a['segmentation']),
+                              mask_utils.decode(b['segmentation']))
+
+
+def test_network_changes_masks_but_keeps_order_and_fields(coco, model, tmp_path):
+    out = str(tmp_path / 'refined.json')
+    refined = refine_coco_file(model, coco['coarse'], out, coco['gt'], coco['img_dir'], CFG,
+                               progress=False)
+    coarse = json.load(open(coco['coarse']))
+    assert [r['extra'] for r in refined] == [c['extra'] for c in coarse]
+    assert [r['score'] for r in refined] == [c['score'] for c in coarse]
+    assert any(r['segmentation'] != c['segmentation'] for r, c in zip(refined, coarse))
+    for r, c in zip(refined, coarse):
+        assert r['segmentation']['size'] == c['segmentation']['size']
+        assert isinstance(r['segmentation']['counts'], str)
+
+
+def test_polygon_input_is_accepted(coco, model, tmp_path):
+    coarse = json.load(open(coco['coarse']))
+    gt = json.load(open(coco['gt']))
+    h, w = gt['images'][0]['height'], gt['images'][0]['width']
+    first = next(i for i, c in enumerate(coarse) if c['image_id'] == gt['images'][0]['id'])
+    coarse[first]['segmentation'] = [[10.0, 10.0, 60.0, 12.0, 50.0, 70.0, 12.0, 60.0]]
+    path = str(tmp_path / 'poly.json')
+    json.dump(coarse, open(path, 'w'))
+    refined = refine_coco_file(model, path, str(tmp_path / 'o.json'), coco['gt'],
+                               coco['img_dir'], CFG, progress=False)
+    assert refined[first]['segmentation']['size'] == [h, w]
+    assert len(refined) == len(coarse)
+
+
+def _bad_inputs(coco, tmp_path):
+    coarse = json.load(open(coco['coarse']))
+    gt = json.load(open(coco['gt']))
+    cases = {}
+    p = tmp_path / 'invalid.json'
+    p.write_text('[{"image_id": 1,')
+    cases['not valid JSON'] = (str(p), coco['gt'], coco['img_dir'])
+    bad = [dict(c) for c in coarse]
+    bad[1]['image_id'] = 999
+    p = tmp_path / 'bad_id.json'
+    json.dump(bad, open(p, 'w'))
+    cases['image_id 999'] = (str(p), coco['gt'], coco['img_dir'])
+    bad = [dict(c) for c in coarse]
+    bad[0]['segmentation'] = dict(bad[0]['segmentation'], size=[5, 5])
+    p = tmp_path / 'bad_size.json'
+    json.dump(bad, open(p, 'w'))
+    cases['RLE size'] = (str(p), coco['gt'], coco['img_dir'])
+    gt2 = json.loads(json.dumps(gt))
+    gt2['images'][0]['file_name'] = 'missing.png'
+    p = tmp_path / 'gt_missing.json'
+    json.dump(gt2, open(p, 'w'))
+    cases['missing.png'] = (coco['coarse'], str(p), coco['img_dir'])
+    cases['nothere.json'] = (str(tmp_path / 'nothere.json'), coco['gt'], coco['img_dir'])
+    return cases
+
+
+def test_bad_inputs_raise_clear_errors_and_write_nothing(coco, model, tmp_path):
+    for needle, (coarse, gt, img_dir) in _bad_inputs(coco, tmp_path).items():
+        out = tmp_path / 'out' / 'refined.json'
+        with pytest.raises(InputError, match=needle.replace('.', r'\.')):
+            refine_coco_file(model, coarse, str(out), gt, img_dir, CFG, progress=False)
+        assert not out.exists()
+
+
+def test_bad_inputs_through_the_cli(coco, tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    for needle, (coarse, gt, img_dir) in _bad_inputs(coco, tmp_path).items():
+        out = tmp_path / 'cli' / 'refined.json'
+        proc = subprocess.run(
+            [sys.executable, osp.join(ROOT, 'tools/refine_coco.py'), TINY_CONFIG, 'none',
+             coarse, str(out), '--img-dir', img_dir, '--gt-json', gt, '--device', 'cpu'],
+            capture_output=True, text=True, env=env)
+        assert proc.returncode != 0
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith('error: ') and needle in last, proc.stderr
+        assert not out.parent.exists() or not os.listdir(out.parent)
+
+
+def test_on_disk_path_matches_in_memory_path(coco, patches, model, tmp_path):
+    """test.py's per-patch outputs merged back == the in-memory refinement (identity net)."""
+    from mmseg.datasets import build_dataset
+    import mmcv
+    cfg = mmcv.Config.fromfile(TINY_CONFIG)
+    cfg.data.test.data_root = patches
+    ds = build_dataset(cfg.data.test, dict(test_mode=True))
+    # identity "network" on the dataset: its coarse-mask patches
+    probs = [(mmcv.imread(osp.join(patches, 'mask_dir', 'val', info['filename']),
+                          'unchanged') > 127).astype(np.float32) for info in ds.img_infos]
+    pkl = str(tmp_path / 'probs.pkl')
+    pickle.dump(probs, open(pkl, 'wb'))
+    merged = merge_patches(coco['coarse'], coco['gt'], pkl, patches, str(tmp_path / 'm.json'),
+                           progress=False)
+    coarse = json.load(open(coco['coarse']))
+    assert len(merged) == len(coarse)
+    for a, b in zip(coarse, merged):
+        assert np.array_equal(mask_utils.decode(a['segmentation']),
+                              mask_utils.decode(b['segmentation']))
+        assert a['extra'] == b['extra']

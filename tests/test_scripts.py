@@ -1,0 +1,184 @@
+"""The shell entry points, run as users type them, on CPU processes."""
+import glob
+import json
+import os
+import os.path as osp
+import pickle
+import re
+import shutil
+import subprocess
+
+import cv2
+import mmcv
+import numpy as np
+import pycocotools.mask as mask_utils
+import pytest
+
+from helpers import ROOT, TINY_CONFIG
+
+
+def run(cmd, env=None, cwd=ROOT, **kw):
+    env = dict(os.environ, OMP_NUM_THREADS='1', **(env or {}))
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, **kw)
+    assert proc.returncode == 0, f'{cmd}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}'
+    return proc
+
+
+def _losses(work_dir):
+    logs = glob.glob(osp.join(work_dir, '*.log.json'))
+    assert logs, os.listdir(work_dir)
+    rows = [json.loads(line) for line in open(logs[0]) if '"loss"' in line]
+    return [r['loss'] for r in rows if r.get('mode') == 'train']
+
+
+def test_dist_train_two_cpu_processes(patches, tmp_path):
+    work = str(tmp_path / 'work')
+    proc = run(['bash', 'tools/dist_train.sh', TINY_CONFIG, '2', '--work-dir', work,
+                '--no-validate', '--seed', '0', '--cfg-options', 'runner.max_iters=30',
+                'optimizer.lr=0.05', 'checkpoint_config.interval=30', 'log_config.interval=5'],
+               env=dict(DATA_ROOT=patches, PORT='29611'), timeout=900)
+    assert osp.isfile(osp.join(work, 'iter_30.pth'))
+    text = proc.stdout + proc.stderr
+    assert 'SyncBN' not in text or 'replaced by BN' in text
+    assert re.search(r'eta: \d', open(glob.glob(osp.join(work, '*.log'))[0]).read())
+    losses = _losses(work)
+    assert len(losses) >= 4
+    assert np.mean(losses[-2:]) < np.mean(losses[:2]), losses
+    # the checkpoint loads into the config for inference
+    from bpr.apis import init_refiner
+    init_refiner(TINY_CONFIG, osp.join(work, 'iter_30.pth'), device='cpu')
+
+
+def test_train_with_bad_data_root_fails_before_building(tmp_path):
+    proc = subprocess.run(['python', 'tools/train.py', TINY_CONFIG], cwd=ROOT,
+                          env=dict(os.environ, DATA_ROOT=str(tmp_path / 'absent')),
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert 'absent' in proc.stderr.strip().splitlines()[-1]
+
+
+def test_dist_test_order_and_length(patches, tmp_path):
+    single, double = str(tmp_path / 'one.pkl'), str(tmp_path / 'two.pkl')
+    env = dict(DATA_ROOT=patches, PORT='29612')
+    # the same random weights in both runs, through a saved checkpoint
+    from bpr.apis import init_refiner
+    import torch
+    ckpt = str(tmp_path / 'w.pth')
+    torch.save(dict(state_dict=init_refiner(TINY_CONFIG, 'none', 'cpu').state_dict()), ckpt)
+    run(['python', 'tools/test.py', TINY_CONFIG, ckpt, '--out', single, '--device', 'cpu'],
+        env=env)
+    proc = run(['bash', 'tools/dist_test.sh', TINY_CONFIG, ckpt, '2', '--out', double,
+                '--eval', 'mIoU'], env=env)
+    assert 'mIoU' in proc.stdout
+    a, b = pickle.load(open(single, 'rb')), pickle.load(open(double, 'rb'))
+    n = len(os.listdir(osp.join(patches, 'img_dir', 'val')))
+    assert len(a) == len(b) == n
+    for x, y in zip(a, b):
+        assert x.shape == (32, 32) and np.allclose(x, y, atol=1e-5)
+
+
+def test_inference_coco_sh_end_to_end(coco, tmp_path):
+    out = str(tmp_path / 'refined.json')
+    run(['sh', 'tools/inference_coco.sh', TINY_CONFIG, 'none', coco['coarse'], out],
+        env=dict(IMG_DIR=coco['img_dir'], GT_JSON=coco['gt'], IOU_THRESH='0.25',
+                 PATCH_SIZE='32'))
+    coarse, refined = json.load(open(coco['coarse'])), json.load(open(out))
+    assert [r['extra'] for r in refined] == [c['extra'] for c in coarse]
+    run(['sh', 'tools/inference_coco.sh', TINY_CONFIG, 'none', coco['coarse'],
+         str(tmp_path / 'two.json')],
+        env=dict(IMG_DIR=coco['img_dir'], GT_JSON=coco['gt'], GPUS='2', PORT='29613',
+                 PATCH_SIZE='32'))
+    two = json.load(open(tmp_path / 'two.json'))
+    assert len(two) == len(coarse)
+    assert [r['extra'] for r in two] == [c['extra'] for c in coarse]
+
+
+def test_prepare_dataset_coco_sh(coco, tmp_path):
+    out = str(tmp_path / 'ds')
+    run(['sh', 'tools/prepare_dataset_coco.sh', coco['coarse'], coco['coarse'], out, '4'],
+        env=dict(IMG_DIR_TRAIN=coco['img_dir'], IMG_DIR_VAL=coco['img_dir'],
+                 GT_JSON_TRAIN=coco['gt'], GT_JSON_VAL=coco['gt'], IOU_THRESH='0.15',
+                 PATCH_SIZE='32', NUM_PROC='2'))
+    train = os.listdir(osp.join(out, 'patches', 'detail_dir', 'train'))
+    assert 0 < len(train) <= 4
+    assert os.listdir(osp.join(out, 'patches', 'img_dir', 'val'))
+
+
+def _cityscapes_tree(coco, root):
+    """The generated scenes as a Cityscapes-form dataset and results folder."""
+    gt = json.load(open(coco['gt']))
+    gt['categories'] = [dict(id=1, name='person'), dict(id=3, name='car')]
+    img_dir = osp.join(root, 'leftImg8bit', 'val')
+    pred = osp.join(root, 'pred')
+    os.makedirs(pred)
+    coarse = json.load(open(coco['coarse']))
+    for img in gt['images']:
+        stem = f'city_{img["id"]:06d}_000019'
+        src = osp.join(coco['img_dir'], img['file_name'])
+        img['file_name'] = f'city/{stem}_leftImg8bit.png'
+        os.makedirs(osp.join(img_dir, 'city'), exist_ok=True)
+        shutil.copy(src, osp.join(img_dir, img['file_name']))
+        lines = []
+        for k, res in enumerate(r for r in coarse if r['image_id'] == img['id']):
+            png = f'{stem}_leftImg8bit_{k}_person.png'
+            cv2.imwrite(osp.join(pred, png), mask_utils.decode(res['segmentation']) * 255)
+            lines.append(f'{png} 24 {res["score"]!r}\n')
+        open(osp.join(pred, f'{stem}_leftImg8bit_pred.txt'), 'w').writelines(lines)
+    gt_path = osp.join(root, 'gt.json')
+    json.dump(gt, open(gt_path, 'w'))
+    return gt_path, img_dir, pred
+
+
+def _read_pred_dir(folder):
+    out = {}
+    for txt in sorted(glob.glob(osp.join(folder, '*_pred.txt'))):
+        rows = []
+        for line in open(txt):
+            png, label, score = line.split()
+            mask = mmcv.imread(osp.join(folder, png), 'unchanged') > 0
+            rows.append((png, int(label), float(score), mask))
+        out[osp.basename(txt)] = rows
+    return out
+
+
+def test_cityscapes_round_trip_is_lossless(coco, tmp_path):
+    gt, _, pred = _cityscapes_tree(coco, str(tmp_path))
+    run(['python', 'tools/cityscapes2json.py', pred, gt, str(tmp_path / 'c.json')],
+        env=dict(PYTHONPATH=ROOT))
+    run(['python', 'tools/json2cityscapes.py', str(tmp_path / 'c.json'), gt,
+         str(tmp_path / 'back')], env=dict(PYTHONPATH=ROOT))
+    a, b = _read_pred_dir(pred), _read_pred_dir(str(tmp_path / 'back'))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert len(a[k]) == len(b[k])
+        for x, y in zip(a[k], b[k]):
+            assert x[:3] == y[:3] and np.array_equal(x[3], y[3])
+
+
+@pytest.mark.parametrize('problem', ['bad line', 'wrong size'])
+def test_cityscapes_bad_input(coco, tmp_path, problem):
+    gt, _, pred = _cityscapes_tree(coco, str(tmp_path))
+    txt = sorted(glob.glob(osp.join(pred, '*_pred.txt')))[0]
+    if problem == 'bad line':
+        open(txt, 'a').write('only_two_fields.png 24\n')
+        needle = osp.basename(txt)
+    else:
+        png = open(txt).readline().split()[0]
+        cv2.imwrite(osp.join(pred, png), np.zeros((7, 9), np.uint8))
+        needle = png
+    out = tmp_path / 'c.json'
+    proc = subprocess.run(['python', 'tools/cityscapes2json.py', pred, gt, str(out)], cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True,
+                          text=True)
+    assert proc.returncode != 0 and needle in proc.stderr and not out.exists()
+
+
+def test_inference_sh_cityscapes_end_to_end(coco, tmp_path):
+    gt, img_dir, pred = _cityscapes_tree(coco, str(tmp_path))
+    out = str(tmp_path / 'out')
+    run(['sh', 'tools/inference.sh', TINY_CONFIG, 'none', pred, out],
+        env=dict(IMG_DIR=img_dir, GT_JSON=gt, IOU_THRESH='0.55', PATCH_SIZE='32'))
+    a, b = _read_pred_dir(pred), _read_pred_dir(osp.join(out, 'refined'))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert [x[:3] for x in a[k]] == [y[:3] for y in b[k]]

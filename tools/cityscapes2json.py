@@ -1,0 +1,27 @@
+"""Cityscapes-form results folder (txt + PNG) -> COCO-form results JSON.
+
+    python tools/cityscapes2json.py COARSE_DIR GT_JSON OUT_JSON
+"""
+import argparse
+import sys
+
+from bpr.core.cityscapes import cityscapes_to_coco
+from bpr.core.io import InputError, dump_json, load_gt
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('pred_dir', help='folder of *_leftImg8bit_pred.txt and mask PNGs')
+    parser.add_argument('gt_json', help='instancesonly_filtered_gtFine_*.json')
+    parser.add_argument('out_json')
+    args = parser.parse_args(argv)
+    try:
+        results = cityscapes_to_coco(args.pred_dir, load_gt(args.gt_json))
+    except InputError as err:
+        sys.exit(f'error: {err}')
+    dump_json(results, args.out_json)
+    print(f'{len(results)} instances -> {args.out_json}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,34 @@
+"""Cityscapes gtFine -> instancesonly_filtered_gtFine_{train,val}.json (COCO form).
+
+    python tools/convert_datasets/cityscapes.py data/cityscapes [--split train val]
+
+Reads CITYSCAPES/gtFine/SPLIT/*/*_gtFine_instanceIds.png, writes CITYSCAPES/annotations/.
+"""
+import argparse
+import os.path as osp
+import sys
+
+from bpr.core.cityscapes import gtfine_to_coco
+from bpr.core.io import InputError, dump_json
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('cityscapes_path', help='folder holding gtFine/')
+    parser.add_argument('--gt-dir', default='gtFine')
+    parser.add_argument('-o', '--out-dir', help='default: CITYSCAPES/annotations')
+    parser.add_argument('--split', nargs='+', default=['train', 'val'])
+    args = parser.parse_args(argv)
+    out_dir = args.out_dir or osp.join(args.cityscapes_path, 'annotations')
+    for split in args.split:
+        try:
+            coco = gtfine_to_coco(osp.join(args.cityscapes_path, args.gt_dir), split)
+        except InputError as err:
+            sys.exit(f'error: {err}')
+        path = osp.join(out_dir, f'instancesonly_filtered_gtFine_{split}.json')
+        dump_json(coco, path)
+        print(f'{len(coco["images"])} images, {len(coco["annotations"])} instances -> {path}')
+
+
+if __name__ == '__main__':
+    main()

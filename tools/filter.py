@@ -1,0 +1,31 @@
+"""Keep coarse instances that overlap a ground-truth instance of their category.
+
+    python tools/filter.py COARSE_JSON GT_JSON OUT_JSON [--iou-thresh 0.5]
+"""
+import argparse
+import sys
+
+from bpr.core.io import InputError, dump_json, load_gt, load_results
+from bpr.core.matching import filter_results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('coarse_json')
+    parser.add_argument('gt_json')
+    parser.add_argument('out_json')
+    parser.add_argument('--iou-thresh', type=float, default=0.5,
+                        help='keep instances whose best GT IoU is above this')
+    args = parser.parse_args(argv)
+    try:
+        gt = load_gt(args.gt_json)
+        results = load_results(args.coarse_json, gt, args.gt_json)
+    except InputError as err:
+        sys.exit(f'error: {err}')
+    kept = filter_results(results, gt, args.iou_thresh)
+    dump_json(kept, args.out_json)
+    print(f'kept {len(kept)} of {len(results)} instances')
+
+
+if __name__ == '__main__':
+    main()

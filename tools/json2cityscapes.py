@@ -1,0 +1,26 @@
+"""COCO-form results JSON -> Cityscapes-form results folder (txt + PNG).
+
+    python tools/json2cityscapes.py RESULTS_JSON GT_JSON OUT_DIR
+"""
+import argparse
+import sys
+
+from bpr.core.cityscapes import coco_to_cityscapes
+from bpr.core.io import InputError, load_gt, load_results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('results_json')
+    parser.add_argument('gt_json', help='instancesonly_filtered_gtFine_*.json')
+    parser.add_argument('out_dir')
+    args = parser.parse_args(argv)
+    try:
+        gt = load_gt(args.gt_json)
+        coco_to_cityscapes(load_results(args.results_json, gt, args.gt_json), gt, args.out_dir)
+    except InputError as err:
+        sys.exit(f'error: {err}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,47 @@
+"""Refine COCO-form coarse results in memory (the engine of tools/inference_coco.sh).
+
+    python tools/refine_coco.py CONFIG CKPT COARSE_JSON OUT_JSON --img-dir D --gt-json G
+
+Extract -> batched network -> reassemble, image by image; with ``--launcher pytorch`` (under
+torchrun) the images are split across processes (GPUs, or CPU processes).
+"""
+import argparse
+import sys
+
+from bpr.apis import init_refiner
+from bpr.apis.coco import refine_coco_file
+from bpr.apis.dist import init_dist
+from bpr.core import PatchConfig
+from bpr.core.io import InputError
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint',
+                        help="checkpoint ('default': the project's model, 'none': random)")
+    parser.add_argument('coarse_json')
+    parser.add_argument('out_json')
+    parser.add_argument('--img-dir', required=True)
+    parser.add_argument('--gt-json', required=True, help='COCO GT: image ids, names, sizes')
+    parser.add_argument('--iou-thresh', type=float, default=0.25, help='NMS IoU threshold')
+    parser.add_argument('--patch-size', type=int, default=64)
+    parser.add_argument('--padding', type=int, default=0)
+    parser.add_argument('--batch-size', type=int, default=256, help='patches per forward')
+    parser.add_argument('--device', help='cuda, cuda:1, cpu (default: cuda if available)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    device = init_dist() if args.launcher == 'pytorch' else args.device
+    try:
+        ckpt = None if args.checkpoint in ('', 'default') else args.checkpoint
+        model = init_refiner(args.config, ckpt, device)
+        refine_coco_file(model, args.coarse_json, args.out_json, args.gt_json, args.img_dir,
+                         PatchConfig(args.patch_size, args.padding, args.iou_thresh),
+                         args.batch_size)
+    except (InputError, FileNotFoundError) as err:
+        sys.exit(f'error: {err}')
+
+
+if __name__ == '__main__':
+    main()

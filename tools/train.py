@@ -1,0 +1,46 @@
+"""Train the refinement network: ``python tools/train.py CONFIG [--work-dir DIR] ...``.
+
+Distributed: ``bash tools/dist_train.sh CONFIG NUM_PROCESSES`` (GPUs, or CPU processes).
+"""
+import argparse
+import sys
+
+from mmcv import DictAction
+
+from bpr.apis.train import run_training
+from bpr.core.io import InputError
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='train config file')
+    parser.add_argument('--work-dir', help='where to save logs and checkpoints')
+    parser.add_argument('--load-from', help='checkpoint to start from')
+    parser.add_argument('--resume-from', help='checkpoint to resume from')
+    parser.add_argument('--auto-resume', action='store_true',
+                        help='resume from the latest checkpoint in the work dir')
+    parser.add_argument('--no-validate', action='store_true',
+                        help='do not evaluate checkpoints during training')
+    parser.add_argument('--seed', type=int, help='random seed')
+    parser.add_argument('--deterministic', action='store_true',
+                        help='deterministic options for the CUDNN backend')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. data.samples_per_gpu=4')
+    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
+                        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        run_training(args.config, args.work_dir, args.resume_from, args.load_from,
+                     args.auto_resume, not args.no_validate, args.seed, args.deterministic,
+                     args.cfg_options, args.launcher)
+    except (InputError, FileNotFoundError) as err:
+        sys.exit(f'error: {err}')
+
+
+if __name__ == '__main__':
+    main()
