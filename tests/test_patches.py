@@ -124,8 +124,9 @@ def test_identity_network_reproduces_coarse_masks(padding, size):
         assert (m == r).all()
 
 
-def test_reassembly_averages_overlapping_patches():
-    coarse = np.zeros((10, 10), bool)
+@pytest.mark.parametrize('order', ['C', 'F'])
+def test_reassembly_averages_overlapping_patches(order):
+    coarse = np.zeros((10, 10), bool, order=order)  # decoded RLEs come in F order
     inst = InstancePatches(np.array([[0, 0, 6, 6], [4, 4, 10, 10]]))
     probs = np.stack([np.full((6, 6), 0.9), np.full((6, 6), 0.05)]).astype(np.float32)
     refined = reassemble_image([coarse], [inst], probs, 0)[0]

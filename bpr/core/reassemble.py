@@ -10,7 +10,8 @@ def paste_patches(coarse: np.ndarray, boxes: np.ndarray, probs: np.ndarray,
     cropped off first); uncovered pixels keep the coarse value. ``boxes`` (N, 4) are in the
     coordinates of ``coarse``, ``probs`` (N, S, S) with ``S = box side + 2 * padding``.
     """
-    refined = coarse.astype(bool, copy=True)
+    # C order: the flat view below must write into this array (decoded RLEs are in F order)
+    refined = np.array(coarse, dtype=bool, order='C')
     if len(boxes) == 0:
         return refined
     h, w = coarse.shape

@@ -37,7 +37,10 @@ def extract_image(image: np.ndarray, masks: Sequence[np.ndarray], cfg: PatchConf
     mask_patches = [crop_patches(m.astype(np.uint8), b, cfg.padding)
                     for m, b in zip(masks, boxes)]
     side = cfg.side
-    cat = (lambda parts, shape, dtype: np.concatenate(parts) if parts else np.zeros(shape, dtype))
+    def cat(parts, shape, dtype):
+        parts = [p for p in parts if len(p)]
+        return np.concatenate(parts) if parts else np.zeros(shape, dtype)
+
     return (instances, cat(img_patches, (0, side, side, 3), image.dtype),
             cat(mask_patches, (0, side, side), np.uint8))
 
