@@ -50,6 +50,7 @@ def run_test(config: str, checkpoint: str, out: str = None, eval_metrics=None,
         device = init_dist()
     dataset = build_dataset(cfg.data.test, dict(test_mode=True))
     loader_cfg = dict(samples_per_gpu=1, workers_per_gpu=cfg.data.get('workers_per_gpu', 2),
+                      persistent_workers=cfg.data.get('persistent_workers', True),
                       dist=distributed, shuffle=False)
     loader_cfg.update(cfg.data.get('test_dataloader', {}))
     if batch_size:

@@ -37,6 +37,7 @@ test_pipeline = [
 data = dict(
     samples_per_gpu=4,
     workers_per_gpu=0,
+    persistent_workers=False,  # needs workers
     train=dict(pipeline=train_pipeline),
     val=dict(pipeline=test_pipeline),
     test=dict(pipeline=test_pipeline),
