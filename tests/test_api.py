@@ -1,0 +1,145 @@
+"""Python API, demo script, notebook, and make_coarse."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pycocotools.mask as mask_utils
+import pytest
+
+from bpr.apis import init_refiner, refine
+from bpr.apis.coco import refine_coco_file
+from bpr.core import PatchConfig, decode, encode
+from bpr.core.coarse import make_coarse
+from bpr.core.io import InputError
+from helpers import ROOT, TINY_CONFIG
+
+
+@pytest.fixture(scope='module')
+def model():
+    return init_refiner(TINY_CONFIG, 'none', device='cpu')
+
+
+def _image_and_masks(coco, k=0):
+    gt = json.load(open(coco['gt']))
+    info = gt['images'][k]
+    coarse = [r for r in json.load(open(coco['coarse'])) if r['image_id'] == info['id']]
+    img = cv2.imread(osp.join(coco['img_dir'], info['file_name']))
+    return img, coarse, info
+
+
+def test_api_forms_round_trip_and_agree(coco, model):
+    img, coarse, info = _image_and_masks(coco)
+    h, w = img.shape[:2]
+    arr = np.stack([decode(r['segmentation'], h, w) for r in coarse])
+    kw = dict(iou_thresh=0.25, patch_size=32)
+    out_arr = refine(model, img, arr, **kw)
+    out_rle = refine(model, img, [r['segmentation'] for r in coarse], **kw)
+    out_dict = refine(model, osp.join(coco['img_dir'], info['file_name']), coarse, **kw)
+    assert out_arr.shape == arr.shape and out_arr.dtype == bool
+    assert len(out_rle) == len(out_dict) == len(coarse)
+    for a, r, d, c in zip(out_arr, out_rle, out_dict, coarse):
+        assert set(r) == {'size', 'counts'}
+        assert np.array_equal(a, mask_utils.decode(r).astype(bool))
+        assert r == d['segmentation']
+        assert {k: v for k, v in d.items() if k != 'segmentation'} == \
+            {k: v for k, v in c.items() if k != 'segmentation'}
+
+
+def test_api_equals_cli_path(coco, model, tmp_path):
+    out = refine_coco_file(model, coco['coarse'], str(tmp_path / 'r.json'), coco['gt'],
+                           coco['img_dir'], PatchConfig(32, 0, 0.25), progress=False)
+    gt = json.load(open(coco['gt']))
+    for k, info in enumerate(gt['images']):
+        img, coarse, _ = _image_and_masks(coco, k)
+        api = refine(model, img, coarse, iou_thresh=0.25, patch_size=32)
+        cli = [r for r in out if r['image_id'] == info['id']]
+        assert [a['segmentation'] for a in api] == [c['segmentation'] for c in cli]
+
+
+def test_api_bad_input(coco, model):
+    img, coarse, _ = _image_and_masks(coco)
+    with pytest.raises(ValueError, match=r'shape \(N, 96, 128\)'):
+        refine(model, img, np.zeros((2, 10, 10), bool))
+    with pytest.raises(InputError, match=r'masks\[0\].*size'):
+        refine(model, img, [dict(size=[3, 3], counts='9')])
+    with pytest.raises(FileNotFoundError, match='nope.png'):
+        refine(model, 'nope.png', [])
+    assert refine(model, img, np.zeros((0, 96, 128), bool)).shape == (0, 96, 128)
+
+
+def test_make_coarse_is_deterministic_and_coarse(coco):
+    gt = json.load(open(coco['gt']))
+    a = make_coarse(gt, grid=8, seed=3)
+    assert a == make_coarse(gt, grid=8, seed=3)
+    assert a != make_coarse(gt, grid=8, seed=4)
+    assert len(a) == len(gt['annotations'])
+    ious = [mask_utils.iou([r['segmentation']], [g['segmentation']], [0])[0][0]
+            for r, g in zip(a, gt['annotations'])]
+    assert 0.5 < np.mean(ious) < 0.99  # close, but not the ground truth
+    fine = make_coarse(gt, grid=64, jitter=0, seed=3)
+    fine_ious = [mask_utils.iou([r['segmentation']], [g['segmentation']], [0])[0][0]
+                 for r, g in zip(fine, gt['annotations'])]
+    assert np.mean(fine_ious) > np.mean(ious)
+    assert len(make_coarse(gt, drop=1.0)) == 0
+    assert len(make_coarse(gt, merge=1.0)) < len(a)
+
+
+def _run(args, **kw):
+    return subprocess.run([sys.executable, *args], cwd=kw.pop('cwd', ROOT), capture_output=True,
+                          text=True, env=dict(os.environ, PYTHONPATH=ROOT), **kw)
+
+
+def test_demo_script_default_runs_offline(tmp_path):
+    out = tmp_path / 'demo.png'
+    proc = _run([osp.join(ROOT, 'demo/inference_img.py'), '--out', str(out),
+                 '--device', 'cpu'], cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    pic = cv2.imread(str(out))
+    assert pic is not None and pic.shape[0] == 512 and pic.shape[1] > 1000
+
+
+def test_demo_script_user_data_and_errors(coco, tmp_path):
+    img, coarse, info = _image_and_masks(coco)
+    h, w = img.shape[:2]
+    masks = np.stack([decode(r['segmentation'], h, w) for r in coarse])
+    np.save(tmp_path / 'm.npy', masks)
+    cv2.imwrite(str(tmp_path / 'label.png'), (masks * np.arange(1, len(masks) + 1)[:, None,
+                                                                              None]).max(0)
+                .astype(np.uint8))
+    img_path = osp.join(coco['img_dir'], info['file_name'])
+    for m in ('m.npy', 'label.png', coco['coarse'].replace('coarse.json', 'one.json')):
+        if m.endswith('one.json'):
+            json.dump(coarse, open(m, 'w'))
+        out = tmp_path / f'{osp.basename(m)}.png'
+        proc = _run(['demo/inference_img.py', '--img', img_path, '--masks',
+                     str(tmp_path / m) if not osp.isabs(m) else m, '--config', TINY_CONFIG,
+                     '--checkpoint', 'none', '--patch-size', '32', '--out', str(out)])
+        assert proc.returncode == 0, proc.stderr
+        assert cv2.imread(str(out)) is not None
+    cv2.imwrite(str(tmp_path / 'small.png'), np.ones((10, 10), np.uint8))
+    np.save(tmp_path / 'empty.npy', np.zeros((0, h, w), bool))
+    for args, needle in (
+            (['--img', 'missing.jpg', '--masks', 'm.npy'], 'missing.jpg'),
+            (['--img', img_path, '--masks', str(tmp_path / 'small.png')], 'small.png'),
+            (['--img', img_path, '--masks', str(tmp_path / 'empty.npy')], 'no instance masks')):
+        proc = _run(['demo/inference_img.py', *args, '--config', TINY_CONFIG, '--checkpoint',
+                     'none'])
+        assert proc.returncode != 0 and needle in proc.stderr.strip().splitlines()[-1], \
+            proc.stderr
+
+
+def test_notebook_executes(tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+    nb = nbformat.read(osp.join(ROOT, 'demo', 'inference_img.ipynb'), as_version=4)
+    assert all(not c.get('outputs') for c in nb.cells if c.cell_type == 'code'), \
+        'outputs must be stripped in git'
+    NotebookClient(nb, timeout=600, kernel_name='python3',
+                   resources={'metadata': {'path': str(tmp_path)}}).execute()
+    images = [o for c in nb.cells if c.cell_type == 'code' for o in c.outputs
+              if 'image/png' in o.get('data', {})]
+    assert images

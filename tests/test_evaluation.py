@@ -1,0 +1,72 @@
+"""Mask AP and boundary AP on cases whose values are known by construction."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bpr.core import encode
+from bpr.evaluation import coco_mask_metrics, mask_to_boundary
+from helpers import ROOT
+
+
+def _gt(masks, h=120, w=160):
+    anns = [dict(id=i + 1, image_id=1, category_id=1, iscrowd=0, segmentation=encode(m),
+                 area=int(m.sum()), bbox=[0, 0, w, h]) for i, m in enumerate(masks)]
+    return dict(images=[dict(id=1, file_name='a.png', height=h, width=w)], annotations=anns,
+                categories=[dict(id=1, name='thing')])
+
+
+def _box(y1, y2, x1, x2, h=120, w=160):
+    m = np.zeros((h, w), bool)
+    m[y1:y2, x1:x2] = True
+    return m
+
+
+def test_mask_to_boundary_is_an_inner_band():
+    m = _box(20, 100, 30, 130)
+    d = int(round(0.02 * np.hypot(120, 160)))  # 4 px
+    b = mask_to_boundary(m)
+    assert b[20, 60] and b[20 + d - 1, 60] and not b[20 + d, 60]
+    assert not b[m == 0].any()
+
+
+def test_perfect_results_score_100():
+    masks = [_box(20, 100, 30, 70), _box(10, 60, 90, 150)]
+    res = [dict(image_id=1, category_id=1, score=0.9, segmentation=encode(m)) for m in masks]
+    metrics = coco_mask_metrics(_gt(masks), res)
+    for key in ('AP', 'AP50', 'AP75', 'bAP', 'bAP50', 'bAP75'):
+        assert metrics[key] == pytest.approx(100.0)
+
+
+def test_shifted_mask_hurts_boundary_ap_more_than_mask_ap():
+    gt = [_box(10, 110, 20, 140)]
+    shifted = [_box(13, 113, 23, 143)]  # 3 px: mask IoU ~0.9, boundary IoU much lower
+    res = [dict(image_id=1, category_id=1, score=0.9, segmentation=encode(m)) for m in shifted]
+    metrics = coco_mask_metrics(_gt(gt), res)
+    assert metrics['AP50'] == pytest.approx(100.0)
+    assert metrics['bAP'] < metrics['AP'] - 20
+
+
+def test_eval_cli_prints_side_by_side(tmp_path):
+    masks = [_box(20, 100, 30, 70)]
+    gt_path = tmp_path / 'gt.json'
+    json.dump(_gt(masks), open(gt_path, 'w'))
+    files = []
+    for name, m in (('good.json', masks[0]), ('bad.json', _box(24, 104, 34, 74))):
+        json.dump([dict(image_id=1, category_id=1, score=1.0, segmentation=encode(m))],
+                  open(tmp_path / name, 'w'))
+        files.append(str(tmp_path / name))
+    out = tmp_path / 'm.json'
+    proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools/eval.py'), str(gt_path),
+                           *files, '--out', str(out)], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 0, proc.stderr
+    header = proc.stdout.splitlines()[0]
+    assert 'good.json' in header and 'bad.json' in header
+    metrics = json.load(open(out))
+    assert metrics['good.json']['bAP'] == pytest.approx(100.0)
+    assert metrics['bad.json']['bAP'] < metrics['good.json']['bAP']
