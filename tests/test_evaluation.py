@@ -70,3 +70,14 @@ def test_eval_cli_prints_side_by_side(tmp_path):
     metrics = json.load(open(out))
     assert metrics['good.json']['bAP'] == pytest.approx(100.0)
     assert metrics['bad.json']['bAP'] < metrics['good.json']['bAP']
+
+
+def test_upper_bound_improves_and_keeps_everything(coco):
+    from bpr.core import PatchConfig
+    from bpr.evaluation import upper_bound_results
+    gt, coarse = json.load(open(coco['gt'])), json.load(open(coco['coarse']))
+    bound = upper_bound_results(coarse, gt, PatchConfig(32, 0, 0.25))
+    assert [b['extra'] for b in bound] == [c['extra'] for c in coarse]
+    m_coarse = coco_mask_metrics(gt, coarse)
+    m_bound = coco_mask_metrics(gt, bound)
+    assert m_bound['bAP'] > m_coarse['bAP'] and m_bound['AP'] >= m_coarse['AP']

@@ -1,0 +1,147 @@
+"""Speed of patch extraction + reassembly and of end-to-end refinement, on real images.
+
+    python tools/benchmarks/bench_speed.py GT_JSON COARSE_JSON IMG_DIR [--out docs/speed.md]
+
+1. Extraction + reassembly per instance: bpr's in-memory path (ROI score map, NMS, strided
+   crops, bincount paste) against a straightforward per-instance implementation that works on
+   the full image, crops and pastes patch by patch, and writes every patch to PNG and reads it
+   back (the original release's round trip). The network is the identity (coarse patches in,
+   coarse patches out) so that only this part is timed, and both must give the same masks.
+2. End-to-end refinement per image on this machine's device, for each given config.
+Figures are medians over images of the best of ``--repeat`` runs.
+"""
+import argparse
+import os
+import os.path as osp
+import platform
+import statistics
+import sys
+import tempfile
+import time
+
+import cv2
+import numpy as np
+import torch
+
+from bpr.apis import init_refiner, refine_masks
+from bpr.core import PatchConfig, decode, extract_image, reassemble_image
+from bpr.core.io import group_by_image, load_gt, load_results
+from bpr.core.patches import boundary_score, move_inside, nms_boxes
+
+
+def baseline_instance(image, mask, cfg, tmp):
+    """Per-instance reference: full-size arrays, Python loops over boxes, PNG round trip."""
+    h, w = mask.shape
+    score = boundary_score(mask)
+    ys, xs = np.nonzero(score)
+    half = cfg.patch_size // 2
+    boxes = np.array([[x - half, y - half, x + half, y + half] for y, x in zip(ys, xs)],
+                     np.int64).reshape(-1, 4)
+    boxes = move_inside(boxes[nms_boxes(boxes, score[ys, xs], cfg.iou_thresh)], h, w)
+    p = cfg.padding
+    pad_img = np.pad(image, ((cfg.side, cfg.side), (cfg.side, cfg.side), (0, 0)))
+    pad_mask = np.pad(mask.astype(np.uint8) * 255, cfg.side)
+    probs = []
+    for k, (x1, y1, x2, y2) in enumerate(boxes):
+        sl = (slice(y1 - p + cfg.side, y2 + p + cfg.side), slice(x1 - p + cfg.side,
+                                                                 x2 + p + cfg.side))
+        cv2.imwrite(osp.join(tmp, f'img_{k}.png'), pad_img[sl])
+        cv2.imwrite(osp.join(tmp, f'mask_{k}.png'), pad_mask[sl])
+    for k in range(len(boxes)):
+        cv2.imread(osp.join(tmp, f'img_{k}.png'))
+        probs.append(cv2.imread(osp.join(tmp, f'mask_{k}.png'), 0) / 255.0)
+    total = np.zeros((h + 2 * cfg.side, w + 2 * cfg.side))
+    count = np.zeros_like(total)
+    for (x1, y1, x2, y2), prob in zip(boxes, probs):
+        sl = (slice(y1 + cfg.side, y2 + cfg.side), slice(x1 + cfg.side, x2 + cfg.side))
+        total[sl] += prob[p:p + cfg.patch_size, p:p + cfg.patch_size]
+        count[sl] += 1
+    total, count = total[cfg.side:-cfg.side, cfg.side:-cfg.side], \
+        count[cfg.side:-cfg.side, cfg.side:-cfg.side]
+    out = mask.copy()
+    covered = count > 0
+    out[covered] = total[covered] / count[covered] > 0.5
+    return out
+
+
+def best_of(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('gt_json')
+    parser.add_argument('coarse_json')
+    parser.add_argument('img_dir')
+    parser.add_argument('--configs', nargs='*', default=['configs/bpr/hrnet18s_128.py',
+                                                         'configs/bpr/hrnet48_256.py'])
+    parser.add_argument('--max-images', type=int, default=20)
+    parser.add_argument('--network-images', type=int, default=5)
+    parser.add_argument('--repeat', type=int, default=3)
+    parser.add_argument('--iou-thresh', type=float, default=0.25)
+    parser.add_argument('--out', help='append a markdown report to this file')
+    args = parser.parse_args(argv)
+    gt = load_gt(args.gt_json)
+    results = load_results(args.coarse_json, gt, args.gt_json)
+    images = {i['id']: i for i in gt['images']}
+    groups = sorted(group_by_image(results).items())[:args.max_images]
+    cfg = PatchConfig(64, 0, args.iou_thresh)
+    data = []
+    for image_id, idx in groups:
+        info = images[image_id]
+        img = cv2.imread(osp.join(args.img_dir, info['file_name']))
+        masks = [decode(results[i]['segmentation'], info['height'], info['width']) for i in idx]
+        data.append((img, masks))
+
+    fast, slow, n_inst, n_patch = [], [], 0, 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for img, masks in data:
+            def ours():
+                inst, _, mask_patches = extract_image(img, masks, cfg)
+                return reassemble_image(masks, inst, mask_patches.astype(np.float32),
+                                        cfg.padding), inst
+            t_fast, (out_fast, inst) = best_of(ours, args.repeat)
+            t_slow, out_slow = best_of(
+                lambda: [baseline_instance(img, m, cfg, tmp) for m in masks], args.repeat)
+            assert all(np.array_equal(a, b) for a, b in zip(out_fast, out_slow))
+            fast.append(t_fast / len(masks))
+            slow.append(t_slow / len(masks))
+            n_inst += len(masks)
+            n_patch += sum(i.num for i in inst)
+    med_fast, med_slow = statistics.median(fast), statistics.median(slow)
+    lines = [
+        f'Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, '
+        f'torch {torch.__version__}, {"CUDA" if torch.cuda.is_available() else "CPU"}; '
+        f'{len(data)} images, {n_inst} instances, {n_patch} patches '
+        f'(patch 64, NMS IoU {args.iou_thresh}).', '',
+        '| extraction + reassembly, per instance | median ms |', '|---|---:|',
+        f'| per-instance, full image, PNG round trip | {med_slow * 1e3:.2f} |',
+        f'| bpr (ROI, vectorised, in memory) | {med_fast * 1e3:.2f} |',
+        f'| speed-up | {med_slow / med_fast:.1f}x |', '']
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    rows = ['| config | device | median s / image | patches / s |', '|---|---|---:|---:|']
+    for config in args.configs:
+        model = init_refiner(config, 'none', device)
+        per_image, rates = [], []
+        for img, masks in data[:args.network_images]:
+            t, _ = best_of(lambda: refine_masks(model, img, masks, cfg, 64), args.repeat)
+            n = sum(i.num for i in extract_image(img, masks, cfg)[0])
+            per_image.append(t)
+            rates.append(n / t)
+        rows.append(f'| {osp.basename(config)} | {device} ({torch.get_num_threads()} threads) | '
+                    f'{statistics.median(per_image):.2f} | {statistics.median(rates):.0f} |')
+    lines += rows
+    report = '\n'.join(lines) + '\n'
+    print(report)
+    if args.out:
+        with open(args.out, 'a') as f:
+            f.write(report)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
