@@ -81,3 +81,16 @@ def test_upper_bound_improves_and_keeps_everything(coco):
     m_coarse = coco_mask_metrics(gt, coarse)
     m_bound = coco_mask_metrics(gt, bound)
     assert m_bound['bAP'] > m_coarse['bAP'] and m_bound['AP'] >= m_coarse['AP']
+
+
+def test_visualize_tool_writes_pictures(coco, tmp_path):
+    proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools/visualize.py'), coco['gt'],
+                           coco['img_dir'], coco['coarse'], coco['coarse'], str(tmp_path),
+                           '--gt', '--patch-size', '32'],
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 0, proc.stderr
+    import cv2
+    pics = sorted(os.listdir(tmp_path))
+    assert len(pics) == 3
+    pic = cv2.imread(str(tmp_path / pics[0]))
+    assert pic.shape == (96, 2 * 128 + 8, 3)

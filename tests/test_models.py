@@ -154,3 +154,17 @@ def test_checkpoint_with_a_missing_key_is_refused(tmp_path):
     from bpr.apis import init_refiner
     with pytest.raises(RuntimeError, match='conv_mask'):
         init_refiner(CONFIGS['hrnet18s_128'][0], path, device='cpu')
+
+
+def test_stock_mmseg_sees_the_modules_through_custom_imports():
+    """A fresh interpreter that never imports bpr itself builds the model from the config."""
+    import subprocess
+    import sys
+    code = ('import sys; from mmcv import Config; from mmseg.models import build_segmentor; '
+            f'cfg = Config.fromfile({CONFIGS["hrnet18s_128"][0]!r}); '
+            'assert "bpr" in sys.modules; cfg.model.pretrained = None; '
+            'print(type(build_segmentor(cfg.model)).__name__)')
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith('EncoderDecoderRefine')

@@ -47,6 +47,11 @@ def test_dist_train_two_cpu_processes(patches, tmp_path):
     # the checkpoint loads into the config for inference
     from bpr.apis import init_refiner
     init_refiner(TINY_CONFIG, osp.join(work, 'iter_30.pth'), device='cpu')
+    # and training resumes from it (single process)
+    run(['python', 'tools/train.py', TINY_CONFIG, '--work-dir', work, '--no-validate',
+         '--resume-from', osp.join(work, 'iter_30.pth'), '--cfg-options', 'runner.max_iters=35',
+         'checkpoint_config.interval=35'], env=dict(DATA_ROOT=patches))
+    assert osp.isfile(osp.join(work, 'iter_35.pth'))
 
 
 def test_train_with_bad_data_root_fails_before_building(tmp_path):

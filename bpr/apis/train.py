@@ -9,6 +9,7 @@ import mmseg
 import mmseg.apis.train as mmseg_train
 import torch
 import torch.distributed as dist
+from mmcv.runner import RUNNERS, IterBasedRunner
 from mmcv.utils import get_logger
 from mmseg.apis import init_random_seed, set_random_seed, train_segmentor
 from mmseg.datasets import build_dataset
@@ -18,6 +19,16 @@ from mmseg.utils import build_ddp, collect_env, get_root_logger
 from ..version import __version__
 from .dist import CPUDistributedDataParallel, init_dist
 from .inference import default_device
+
+
+@RUNNERS.register_module()
+class CPUIterBasedRunner(IterBasedRunner):
+    """IterBasedRunner that can resume without CUDA (mmcv 1.7 maps checkpoints to a GPU)."""
+
+    def resume(self, checkpoint, resume_optimizer=True, map_location='default'):
+        if map_location == 'default' and not torch.cuda.is_available():
+            map_location = 'cpu'
+        super().resume(checkpoint, resume_optimizer, map_location)
 
 
 def replace_sync_bn(cfg) -> int:
@@ -60,9 +71,11 @@ def train_refiner(model, datasets, cfg, distributed=False, validate=False, times
             'validation during training needs GPUs when distributed: it is skipped; '
             'run tools/test.py on the checkpoints instead')
         validate = False
+    cfg = copy.deepcopy(cfg)
+    if cfg.device == 'cpu' and cfg.runner.type == 'IterBasedRunner':
+        cfg.runner.type = 'CPUIterBasedRunner'
     with _cpu_ddp():
-        train_segmentor(model, datasets, copy.deepcopy(cfg), distributed, validate, timestamp,
-                        meta)
+        train_segmentor(model, datasets, cfg, distributed, validate, timestamp, meta)
 
 
 def check_data_root(cfg, splits=('train', )) -> None:

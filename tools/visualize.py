@@ -1,0 +1,72 @@
+"""Draw coarse vs refined contours (and GT, and the selected patches) on images.
+
+    python tools/visualize.py GT_JSON IMG_DIR COARSE_JSON REFINED_JSON OUT_DIR [--num 5]
+
+Writes OUT_DIR/<image stem>.png: left the coarse contours (orange) with the selected patches
+(white boxes), right the refined contours (green); GT contours (blue, thin) with --gt.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+import cv2
+import numpy as np
+
+from bpr.core import PatchConfig, decode, extract_instance
+from bpr.core.io import InputError, group_by_image, load_gt, load_results
+from bpr.core.visualize import side_by_side
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('gt_json')
+    parser.add_argument('img_dir')
+    parser.add_argument('coarse_json')
+    parser.add_argument('refined_json')
+    parser.add_argument('out_dir')
+    parser.add_argument('--image-ids', type=int, nargs='+', help='default: the first --num')
+    parser.add_argument('--num', type=int, default=5)
+    parser.add_argument('--gt', action='store_true', help='draw the GT contours too')
+    parser.add_argument('--crop', action='store_true', help='crop to the instances')
+    parser.add_argument('--iou-thresh', type=float, default=0.25, help='for the patches shown')
+    parser.add_argument('--patch-size', type=int, default=64)
+    args = parser.parse_args(argv)
+    try:
+        gt = load_gt(args.gt_json)
+        coarse = load_results(args.coarse_json, gt, args.gt_json)
+        refined = load_results(args.refined_json, gt, args.gt_json)
+    except InputError as err:
+        sys.exit(f'error: {err}')
+    if len(coarse) != len(refined):
+        sys.exit(f'error: {args.refined_json}: {len(refined)} instances, {args.coarse_json} '
+                 f'has {len(coarse)}')
+    images = {img['id']: img for img in gt['images']}
+    groups = group_by_image(coarse)
+    ids = args.image_ids or sorted(groups)[:args.num]
+    cfg = PatchConfig(args.patch_size, 0, args.iou_thresh)
+    os.makedirs(args.out_dir, exist_ok=True)
+    for image_id in ids:
+        info = images[image_id]
+        h, w = info['height'], info['width']
+        img = cv2.imread(osp.join(args.img_dir, info['file_name']))
+        idx = groups.get(image_id, [])
+        cm = [decode(coarse[i]['segmentation'], h, w) for i in idx]
+        rm = [decode(refined[i]['segmentation'], h, w) for i in idx]
+        gm = [decode(a['segmentation'], h, w) for a in gt['annotations']
+              if a['image_id'] == image_id] if args.gt else None
+        boxes = np.concatenate([extract_instance(m, cfg).boxes for m in cm] or
+                               [np.zeros((0, 4), int)])
+        pic = side_by_side(img, cm, rm, gm, boxes)
+        if args.crop and cm:
+            ys, xs = np.nonzero(np.any(cm, axis=0))
+            y1, y2 = max(ys.min() - 20, 0), min(ys.max() + 20, h)
+            x1, x2 = max(xs.min() - 20, 0), min(xs.max() + 20, w)
+            pic = np.concatenate([pic[y1:y2, x1:x2], pic[y1:y2, w + 8 + x1:w + 8 + x2]], 1)
+        out = osp.join(args.out_dir, osp.splitext(osp.basename(info['file_name']))[0] + '.png')
+        cv2.imwrite(out, pic)
+        print(out)
+
+
+if __name__ == '__main__':
+    main()
