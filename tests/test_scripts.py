@@ -187,3 +187,34 @@ def test_inference_sh_cityscapes_end_to_end(coco, tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         assert [x[:3] for x in a[k]] == [y[:3] for y in b[k]]
+
+
+def test_gtfine_converter_and_prepare_dataset_sh(coco, tmp_path):
+    """gtFine instanceIds PNGs -> GT JSON, then the Cityscapes dataset builder on it."""
+    gt_json, img_dir, pred = _cityscapes_tree(coco, str(tmp_path))
+    gt = json.load(open(gt_json))
+    for img in gt['images']:
+        city, name = img['file_name'].split('/')
+        ids = np.zeros((img['height'], img['width']), np.uint16)
+        anns = [a for a in gt['annotations'] if a['image_id'] == img['id']]
+        for k, a in enumerate(anns):
+            ids[mask_utils.decode(a['segmentation']) > 0] = 24 * 1000 + k  # person
+        folder = tmp_path / 'cs' / 'gtFine' / 'val' / city
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / name.replace('leftImg8bit.png', 'gtFine_instanceIds.png')), ids)
+    run(['python', 'tools/convert_datasets/cityscapes.py', str(tmp_path / 'cs'), '--split',
+         'val', '--num-proc', '2'], env=dict(PYTHONPATH=ROOT))
+    made = json.load(open(tmp_path / 'cs' / 'annotations' /
+                          'instancesonly_filtered_gtFine_val.json'))
+    assert [i['file_name'] for i in made['images']] == sorted(i['file_name']
+                                                              for i in gt['images'])
+    assert len(made['annotations']) == len(gt['annotations'])
+    assert made['categories'][0] == dict(id=1, name='person')
+    ann_dir = tmp_path / 'cs' / 'annotations'
+    out = str(tmp_path / 'prepared')
+    run(['sh', 'tools/prepare_dataset.sh', pred, pred, out],
+        env=dict(IMG_DIR_TRAIN=img_dir, IMG_DIR_VAL=img_dir, GT_JSON=str(ann_dir),
+                 GT_JSON_TRAIN=str(ann_dir / 'instancesonly_filtered_gtFine_val.json'),
+                 PATCH_SIZE='32', NUM_PROC='2'))
+    assert os.listdir(osp.join(out, 'patches', 'img_dir', 'train'))
+    assert os.listdir(osp.join(out, 'patches', 'img_dir', 'val'))

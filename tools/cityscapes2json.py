@@ -14,9 +14,10 @@ def main(argv=None):
     parser.add_argument('pred_dir', help='folder of *_leftImg8bit_pred.txt and mask PNGs')
     parser.add_argument('gt_json', help='instancesonly_filtered_gtFine_*.json')
     parser.add_argument('out_json')
+    parser.add_argument('--num-proc', type=int, default=1, help='worker processes')
     args = parser.parse_args(argv)
     try:
-        results = cityscapes_to_coco(args.pred_dir, load_gt(args.gt_json))
+        results = cityscapes_to_coco(args.pred_dir, load_gt(args.gt_json), args.num_proc)
     except InputError as err:
         sys.exit(f'error: {err}')
     dump_json(results, args.out_json)

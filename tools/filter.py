@@ -16,13 +16,14 @@ def main(argv=None):
     parser.add_argument('out_json')
     parser.add_argument('--iou-thresh', type=float, default=0.5,
                         help='keep instances whose best GT IoU is above this')
+    parser.add_argument('--num-proc', type=int, default=1, help='worker processes')
     args = parser.parse_args(argv)
     try:
         gt = load_gt(args.gt_json)
         results = load_results(args.coarse_json, gt, args.gt_json)
     except InputError as err:
         sys.exit(f'error: {err}')
-    kept = filter_results(results, gt, args.iou_thresh)
+    kept = filter_results(results, gt, args.iou_thresh, args.num_proc, progress=True)
     dump_json(kept, args.out_json)
     print(f'kept {len(kept)} of {len(results)} instances')
 

@@ -14,10 +14,12 @@ def main(argv=None):
     parser.add_argument('results_json')
     parser.add_argument('gt_json', help='instancesonly_filtered_gtFine_*.json')
     parser.add_argument('out_dir')
+    parser.add_argument('--num-proc', type=int, default=1, help='worker processes')
     args = parser.parse_args(argv)
     try:
         gt = load_gt(args.gt_json)
-        coco_to_cityscapes(load_results(args.results_json, gt, args.gt_json), gt, args.out_dir)
+        coco_to_cityscapes(load_results(args.results_json, gt, args.gt_json), gt, args.out_dir,
+                           args.num_proc)
     except InputError as err:
         sys.exit(f'error: {err}')
 

@@ -17,10 +17,11 @@ def main(argv=None):
     parser.add_argument('data_dir', help='the patch dataset (OUT_DIR of split_patches.py)')
     parser.add_argument('out_json', help='refined results, COCO form')
     parser.add_argument('--mode', default='val', help='split of the patch dataset')
+    parser.add_argument('--num-proc', type=int, default=1, help='worker processes')
     args = parser.parse_args(argv)
     try:
         merge_patches(args.coarse_json, args.gt_json, args.probs_pkl, args.data_dir,
-                      args.out_json, args.mode)
+                      args.out_json, args.mode, args.num_proc)
     except InputError as err:
         sys.exit(f'error: {err}')
 

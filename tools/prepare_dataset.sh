@@ -21,8 +21,11 @@ IMG_DIR_VAL=${IMG_DIR_VAL:-data/cityscapes/leftImg8bit/val}
 GT_JSON_TRAIN=${GT_JSON_TRAIN:-$ANN/instancesonly_filtered_gtFine_train.json}
 GT_JSON_VAL=${GT_JSON_VAL:-$ANN/instancesonly_filtered_gtFine_val.json}
 mkdir -p "$3"
-"$PYTHON" "$BPR_ROOT/tools/cityscapes2json.py" "$1" "$GT_JSON_TRAIN" "$3/coarse_train.json"
-"$PYTHON" "$BPR_ROOT/tools/cityscapes2json.py" "$2" "$GT_JSON_VAL" "$3/coarse_val.json"
-IMG_DIR_TRAIN=$IMG_DIR_TRAIN IMG_DIR_VAL=$IMG_DIR_VAL GT_JSON_TRAIN=$GT_JSON_TRAIN \
+NUM_PROC=${NUM_PROC:-$(nproc 2>/dev/null || echo 1)}
+"$PYTHON" "$BPR_ROOT/tools/cityscapes2json.py" "$1" "$GT_JSON_TRAIN" "$3/coarse_train.json" \
+  --num-proc "$NUM_PROC"
+"$PYTHON" "$BPR_ROOT/tools/cityscapes2json.py" "$2" "$GT_JSON_VAL" "$3/coarse_val.json" \
+  --num-proc "$NUM_PROC"
+NUM_PROC=$NUM_PROC IMG_DIR_TRAIN=$IMG_DIR_TRAIN IMG_DIR_VAL=$IMG_DIR_VAL GT_JSON_TRAIN=$GT_JSON_TRAIN \
   GT_JSON_VAL=$GT_JSON_VAL sh "$BPR_ROOT/tools/prepare_dataset_coco.sh" \
   "$3/coarse_train.json" "$3/coarse_val.json" "$3"

@@ -23,7 +23,7 @@ NUM_PROC=${NUM_PROC:-$(nproc 2>/dev/null || echo 1)}
 COMMON="--iou-thresh ${IOU_THRESH:-0.25} --patch-size ${PATCH_SIZE:-64} --padding ${PADDING:-0} --num-proc $NUM_PROC"
 mkdir -p "$3"
 "$PYTHON" "$BPR_ROOT/tools/filter.py" "$1" "$GT_JSON_TRAIN" "$3/coarse_train_filtered.json" \
-  --iou-thresh "${FILTER_IOU:-0.5}"
+  --iou-thresh "${FILTER_IOU:-0.5}" --num-proc "$NUM_PROC"
 "$PYTHON" "$BPR_ROOT/tools/split_patches.py" "$3/coarse_train_filtered.json" "$GT_JSON_TRAIN" \
   "$IMG_DIR_TRAIN" "$3/patches" --mode train $COMMON ${4:+--sample-inst $4}
 "$PYTHON" "$BPR_ROOT/tools/split_patches.py" "$2" "$GT_JSON_VAL" "$IMG_DIR_VAL" "$3/patches" \

@@ -5,18 +5,17 @@ import os.path as osp
 import pickle
 import random
 from functools import partial
-from multiprocessing import Pool
 from typing import List, Optional
 
 import mmcv
 import numpy as np
-from tqdm import tqdm
 
 from ..core import (InstancePatches, PatchConfig, crop_patches, decode, encode,
                     extract_instance, reassemble_instance)
 from ..core.io import (InputError, check_images, dump_json, group_by_image, load_gt,
                        load_json, load_results)
 from ..core.matching import best_gt, gt_by_image
+from ..core.parallel import parallel_map
 
 SUBDIRS = ('img_dir', 'ann_dir', 'mask_dir', 'detail_dir')
 
@@ -84,11 +83,7 @@ def split_patches(coarse_json: str, gt_json: str, img_dir: str, out_dir: str,
         jobs.append((images[image_id], [results[i] for i in inst_ids], inst_ids,
                      anns[image_id]))
     work = partial(_split_image, out_dir=out_dir, mode=mode, cfg=cfg, img_dir=img_dir)
-    bar = partial(tqdm, total=len(jobs), desc=f'split {mode}', disable=not progress)
-    if num_proc > 1:
-        with Pool(num_proc) as pool:
-            return sum(bar(pool.imap_unordered(work, jobs, chunksize=4)))
-    return sum(bar(map(work, jobs)))
+    return sum(parallel_map(work, jobs, num_proc, f'split {mode}', progress))
 
 
 def load_details(detail_dir: str) -> List[dict]:
@@ -106,7 +101,8 @@ def load_details(detail_dir: str) -> List[dict]:
 
 
 def merge_patches(coarse_json: str, gt_json: str, probs_pkl: str, data_dir: str,
-                  out_json: str, mode: str = 'val', progress: bool = True) -> List[dict]:
+                  out_json: str, mode: str = 'val', num_proc: int = 1,
+                  progress: bool = True) -> List[dict]:
     """Reassemble the refined patches of ``tools/test.py`` into instance masks.
 
     ``probs_pkl`` holds one probability map per patch of ``data_dir/img_dir/mode`` in sorted
@@ -122,21 +118,27 @@ def merge_patches(coarse_json: str, gt_json: str, probs_pkl: str, data_dir: str,
         raise InputError(f'{probs_pkl}: {len(probs)} patch outputs for {len(names)} patches '
                          f'in {osp.join(data_dir, "img_dir", mode)}')
     index = {n: i for i, n in enumerate(names)}
-    out = [dict(r) for r in results]
-    for rec in tqdm(load_details(osp.join(data_dir, 'detail_dir', mode)), desc='merge',
-                    disable=not progress):
+    jobs = []
+    for rec in load_details(osp.join(data_dir, 'detail_dir', mode)):
         i = rec['inst_id']
         if i >= len(results):
             raise InputError(f'{data_dir}: instance {i} is not in {coarse_json}')
-        coarse = decode(results[i]['segmentation'], rec['height'], rec['width'],
-                        where=f'{coarse_json} result [{i}]')
-        boxes = np.asarray(rec['boxes'], np.int64).reshape(-1, 4)
         missing = [n for n in rec['patches'] if n not in index]
         if missing:
             raise InputError(f'{data_dir}: patch {missing[0]} of instance {i} has no image')
         p = np.stack([probs[index[n]] for n in rec['patches']]) if rec['patches'] else \
             np.zeros((0, 1, 1), np.float32)
-        refined = reassemble_instance(coarse, InstancePatches(boxes), p, rec['padding'])
-        out[i]['segmentation'] = encode(refined)
+        jobs.append((results[i]['segmentation'], rec, p, f'{coarse_json} result [{i}]'))
+    out = [dict(r) for r in results]
+    refined = parallel_map(_merge_instance, jobs, num_proc, 'merge', progress)
+    for (_, rec, _, _), rle in zip(jobs, refined):
+        out[rec['inst_id']]['segmentation'] = rle
     dump_json(out, out_json)
     return out
+
+
+def _merge_instance(job) -> dict:
+    segm, rec, probs, where = job
+    coarse = decode(segm, rec['height'], rec['width'], where=where)
+    boxes = np.asarray(rec['boxes'], np.int64).reshape(-1, 4)
+    return encode(reassemble_instance(coarse, InstancePatches(boxes), probs, rec['padding']))

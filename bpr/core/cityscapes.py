@@ -11,6 +11,7 @@ from cityscapesscripts.helpers.labels import id2label, name2label
 
 from .io import InputError
 from .masks import decode, encode
+from .parallel import parallel_map
 
 PRED_SUFFIX = '_leftImg8bit_pred.txt'
 IMG_SUFFIX = '_leftImg8bit.png'
@@ -29,102 +30,127 @@ def _stem(file_name: str) -> str:
     return base[:-len(IMG_SUFFIX)] if base.endswith(IMG_SUFFIX) else osp.splitext(base)[0]
 
 
-def cityscapes_to_coco(pred_dir: str, gt: dict) -> List[dict]:
+def _read_pred_txt(job) -> List[dict]:
+    """Results of one image's ``*_leftImg8bit_pred.txt``."""
+    img, txt, pred_dir, to_cat = job
+    with open(txt) as f:
+        lines = f.read().splitlines()
+    results = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        try:
+            if len(parts) != 3:
+                raise ValueError
+            png, label_id, score = parts[0], int(parts[1]), float(parts[2])
+        except ValueError:
+            raise InputError(f'{txt}:{n}: expected "<mask png> <label id> <score>", '
+                             f'got {line!r}') from None
+        if label_id not in to_cat:
+            raise InputError(f'{txt}:{n}: label id {label_id} is no category of the GT')
+        path = osp.join(pred_dir, png)
+        mask = mmcv.imread(path, 'unchanged') if osp.isfile(path) else None
+        if mask is None:
+            raise InputError(f'{path}: mask PNG missing or unreadable ({txt}:{n})')
+        if mask.shape[:2] != (img['height'], img['width']):
+            raise InputError(f'{path}: mask of size {mask.shape[1]}x{mask.shape[0]}, '
+                             f'image is {img["width"]}x{img["height"]}')
+        if mask.ndim == 3:
+            mask = mask.any(axis=2)
+        results.append(dict(image_id=img['id'], category_id=to_cat[label_id], score=score,
+                            segmentation=encode(mask > 0), cityscapes_mask=png))
+    return results
+
+
+def cityscapes_to_coco(pred_dir: str, gt: dict, num_proc: int = 1,
+                       progress: bool = True) -> List[dict]:
     """COCO-form results of a cityscapesScripts results folder (``*_leftImg8bit_pred.txt``).
 
     Each result keeps its mask file name in ``cityscapes_mask`` so that the way back is
     lossless. Images are visited in the ground truth's order, lines in file order.
     """
-    to_cat, _ = _category_maps(gt)
-    results = []
-    for img in gt['images']:
-        txt = osp.join(pred_dir, _stem(img['file_name']) + PRED_SUFFIX)
-        if not osp.isfile(txt):
-            continue
-        with open(txt) as f:
-            lines = f.read().splitlines()
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            parts = line.split()
-            try:
-                png, label_id, score = parts[0], int(parts[1]), float(parts[2])
-                if len(parts) != 3:
-                    raise ValueError
-            except (ValueError, IndexError):
-                raise InputError(f'{txt}:{n}: expected "<mask png> <label id> <score>", '
-                                 f'got {line!r}') from None
-            if label_id not in to_cat:
-                raise InputError(f'{txt}:{n}: label id {label_id} is no category of the GT')
-            path = osp.join(pred_dir, png)
-            mask = mmcv.imread(path, 'unchanged') if osp.isfile(path) else None
-            if mask is None:
-                raise InputError(f'{path}: mask PNG missing or unreadable ({txt}:{n})')
-            if mask.shape[:2] != (img['height'], img['width']):
-                raise InputError(f'{path}: mask of size {mask.shape[1]}x{mask.shape[0]}, '
-                                 f'image is {img["width"]}x{img["height"]}')
-            if mask.ndim == 3:
-                mask = mask.any(axis=2)
-            results.append(dict(image_id=img['id'], category_id=to_cat[label_id], score=score,
-                                segmentation=encode(mask > 0), cityscapes_mask=png))
     known = {_stem(img['file_name']) for img in gt['images']}
     for txt in sorted(glob.glob(osp.join(pred_dir, '*' + PRED_SUFFIX))):
         if osp.basename(txt)[:-len(PRED_SUFFIX)] not in known:
             raise InputError(f'{txt}: no image of that name in the ground truth')
-    return results
+    to_cat, _ = _category_maps(gt)
+    jobs = [(img, osp.join(pred_dir, _stem(img['file_name']) + PRED_SUFFIX), pred_dir, to_cat)
+            for img in gt['images']]
+    jobs = [job for job in jobs if osp.isfile(job[1])]
+    parts = parallel_map(_read_pred_txt, jobs, num_proc, 'read results', progress)
+    return [res for part in parts for res in part]
 
 
-def coco_to_cityscapes(results: List[dict], gt: dict, out_dir: str) -> None:
+def _write_pred_txt(job) -> None:
+    img, group, to_label, out_dir = job
+    stem = _stem(img['file_name'])
+    lines = []
+    for k, res in enumerate(group):
+        label_id = to_label[res['category_id']]
+        png = res.get('cityscapes_mask') or \
+            f'{stem}_leftImg8bit_{k}_{id2label[label_id].name}.png'
+        mask = decode(res['segmentation'], img['height'], img['width'])
+        mmcv.imwrite(mask.astype(np.uint8) * 255, osp.join(out_dir, png))
+        lines.append(f'{png} {label_id} {res["score"]!r}\n')
+    with open(osp.join(out_dir, stem + PRED_SUFFIX), 'w') as f:
+        f.writelines(lines)
+
+
+def coco_to_cityscapes(results: List[dict], gt: dict, out_dir: str, num_proc: int = 1,
+                       progress: bool = True) -> None:
     """Write COCO-form results as a cityscapesScripts results folder."""
     _, to_label = _category_maps(gt)
+    missing = {r['category_id'] for r in results} - set(to_label)
+    if missing:
+        raise InputError(f'categories {sorted(missing)} have no Cityscapes label id')
     images = {img['id']: img for img in gt['images']}
     by_image = defaultdict(list)
     for res in results:
         by_image[res['image_id']].append(res)
     os.makedirs(out_dir, exist_ok=True)
-    for image_id, group in by_image.items():
-        img = images[image_id]
-        stem = _stem(img['file_name'])
-        lines = []
-        for k, res in enumerate(group):
-            label_id = to_label[res['category_id']]
-            png = res.get('cityscapes_mask') or f'{stem}_leftImg8bit_{k}_{id2label[label_id].name}.png'
-            mask = decode(res['segmentation'], img['height'], img['width'])
-            mmcv.imwrite(mask.astype(np.uint8) * 255, osp.join(out_dir, png))
-            lines.append(f'{png} {label_id} {res["score"]!r}\n')
-        with open(osp.join(out_dir, stem + PRED_SUFFIX), 'w') as f:
-            f.writelines(lines)
+    jobs = [(images[i], group, to_label, out_dir) for i, group in by_image.items()]
+    parallel_map(_write_pred_txt, jobs, num_proc, 'write results', progress)
 
 
-def gtfine_to_coco(gtfine_dir: str, split: str, progress: bool = True) -> dict:
+def _read_instance_ids(path: str):
+    inst = mmcv.imread(path, 'unchanged')
+    if inst is None:
+        raise InputError(f'{path}: not a readable PNG')
+    anns = []
+    for inst_id in np.unique(inst):
+        if inst_id < 1000 or inst_id // 1000 not in _CAT_OF_LABEL:
+            continue  # stuff, or a crowd group (id < 1000)
+        mask = inst == inst_id
+        ys, xs = np.nonzero(mask)
+        x1, y1 = int(xs.min()), int(ys.min())
+        anns.append(dict(category_id=_CAT_OF_LABEL[inst_id // 1000], segmentation=encode(mask),
+                         area=int(mask.sum()), iscrowd=0,
+                         bbox=[x1, y1, int(xs.max()) - x1 + 1, int(ys.max()) - y1 + 1]))
+    return inst.shape[:2], anns
+
+
+_CAT_OF_LABEL = {name2label[n].id: i + 1 for i, n in enumerate(CLASSES)}
+
+
+def gtfine_to_coco(gtfine_dir: str, split: str, num_proc: int = 1,
+                   progress: bool = True) -> dict:
     """``instancesonly_filtered_gtFine_{split}.json`` content from ``gtFine/{split}``.
 
     Same layout as mmdetection's Cityscapes converter: images ``<city>/<stem>_leftImg8bit.png``,
     8 categories (ids 1..8), one RLE annotation per instance id >= 1000 (crowd groups dropped).
     """
-    from tqdm import tqdm
     files = sorted(glob.glob(osp.join(gtfine_dir, split, '*', '*_gtFine_instanceIds.png')))
     if not files:
         raise InputError(f'{osp.join(gtfine_dir, split)}: no *_gtFine_instanceIds.png found')
-    categories = [dict(id=i + 1, name=n) for i, n in enumerate(CLASSES)]
-    cat_of_label = {name2label[n].id: i + 1 for i, n in enumerate(CLASSES)}
     images, annotations = [], []
-    for image_id, path in enumerate(tqdm(files, desc=f'gtFine {split}', disable=not progress)):
-        inst = mmcv.imread(path, 'unchanged')
+    parts = parallel_map(_read_instance_ids, files, num_proc, f'gtFine {split}', progress)
+    for image_id, (path, ((h, w), anns)) in enumerate(zip(files, parts)):
         city = osp.basename(osp.dirname(path))
         stem = osp.basename(path)[:-len('_gtFine_instanceIds.png')]
-        h, w = inst.shape[:2]
         images.append(dict(id=image_id, file_name=f'{city}/{stem}{IMG_SUFFIX}', height=h,
                            width=w, segm_file=f'{city}/{osp.basename(path)}'))
-        for inst_id in np.unique(inst):
-            if inst_id < 1000 or inst_id // 1000 not in cat_of_label:
-                continue
-            mask = inst == inst_id
-            rle = encode(mask)
-            ys, xs = np.nonzero(mask)
-            x1, y1 = int(xs.min()), int(ys.min())
-            annotations.append(dict(
-                id=len(annotations) + 1, image_id=image_id, category_id=cat_of_label[inst_id // 1000],
-                segmentation=rle, area=int(mask.sum()), iscrowd=0,
-                bbox=[x1, y1, int(xs.max()) - x1 + 1, int(ys.max()) - y1 + 1]))
+        annotations.extend(dict(ann, id=len(annotations) + k + 1, image_id=image_id)
+                           for k, ann in enumerate(anns))
+    categories = [dict(id=i + 1, name=n) for i, n in enumerate(CLASSES)]
     return dict(images=images, annotations=annotations, categories=categories)

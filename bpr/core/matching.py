@@ -5,6 +5,8 @@ from typing import Dict, List
 import numpy as np
 import pycocotools.mask as mask_utils
 
+from .parallel import parallel_map
+
 
 def to_rle(segm, height: int, width: int) -> dict:
     """Compressed RLE of a COCO segmentation (polygons, uncompressed or compressed RLE)."""
@@ -40,17 +42,23 @@ def best_gt(results: List[dict], anns: List[dict], height: int, width: int):
     return np.maximum(best_iou, 0), np.where(best_iou > 0, best, -1)
 
 
-def filter_results(results: List[dict], gt: dict, iou_thresh: float = 0.5) -> List[dict]:
+def _image_best_iou(job) -> np.ndarray:
+    results, anns, height, width = job
+    return best_gt(results, anns, height, width)[0]
+
+
+def filter_results(results: List[dict], gt: dict, iou_thresh: float = 0.5,
+                   num_proc: int = 1, progress: bool = False) -> List[dict]:
     """Results whose best same-category non-crowd GT IoU is above ``iou_thresh``, in order."""
     images = {img['id']: img for img in gt['images']}
     anns = gt_by_image(gt)
     by_image = defaultdict(list)
     for i, res in enumerate(results):
         by_image[res['image_id']].append(i)
+    jobs = [([results[i] for i in idx], anns[image_id], images[image_id]['height'],
+             images[image_id]['width']) for image_id, idx in by_image.items()]
     keep = np.zeros(len(results), bool)
-    for image_id, idx in by_image.items():
-        img = images[image_id]
-        ious, _ = best_gt([results[i] for i in idx], anns[image_id], img['height'],
-                          img['width'])
+    for idx, ious in zip(by_image.values(),
+                         parallel_map(_image_best_iou, jobs, num_proc, 'filter', progress)):
         keep[idx] = ious > iou_thresh
     return [r for r, k in zip(results, keep) if k]

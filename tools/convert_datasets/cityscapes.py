@@ -18,11 +18,13 @@ def main(argv=None):
     parser.add_argument('--gt-dir', default='gtFine')
     parser.add_argument('-o', '--out-dir', help='default: CITYSCAPES/annotations')
     parser.add_argument('--split', nargs='+', default=['train', 'val'])
+    parser.add_argument('--num-proc', type=int, default=1, help='worker processes')
     args = parser.parse_args(argv)
     out_dir = args.out_dir or osp.join(args.cityscapes_path, 'annotations')
     for split in args.split:
         try:
-            coco = gtfine_to_coco(osp.join(args.cityscapes_path, args.gt_dir), split)
+            coco = gtfine_to_coco(osp.join(args.cityscapes_path, args.gt_dir), split,
+                                  args.num_proc)
         except InputError as err:
             sys.exit(f'error: {err}')
         path = osp.join(out_dir, f'instancesonly_filtered_gtFine_{split}.json')
