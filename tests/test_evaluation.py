@@ -94,3 +94,23 @@ def test_visualize_tool_writes_pictures(coco, tmp_path):
     assert len(pics) == 3
     pic = cv2.imread(str(tmp_path / pics[0]))
     assert pic.shape == (96, 2 * 128 + 8, 3)
+
+
+def test_boundary_fscore_known_values():
+    from bpr.evaluation import boundary_fscore
+    m = _box(20, 100, 30, 130)
+    assert boundary_fscore(m, m, 1) == pytest.approx(1.0)
+    shifted = _box(22, 102, 32, 132)  # 2 px off: within a 3 px tolerance, not within 1 px
+    assert boundary_fscore(shifted, m, 3) == pytest.approx(1.0)
+    assert boundary_fscore(shifted, m, 1) < 0.2
+    assert boundary_fscore(np.zeros_like(m), m, 3) == 0.0
+
+
+def test_af_perfect_and_shifted():
+    gt = [_box(10, 110, 20, 140)]
+    res = [dict(image_id=1, category_id=1, score=0.9, segmentation=encode(gt[0]))]
+    assert coco_mask_metrics(_gt(gt), res, fscore=True)['AF'] == pytest.approx(100.0)
+    res = [dict(image_id=1, category_id=1, score=0.9, segmentation=encode(_box(14, 114, 24,
+                                                                                144)))]
+    m = coco_mask_metrics(_gt(gt), res, fscore=True)
+    assert m['AF'] < m['AP']

@@ -189,9 +189,8 @@ def test_inference_sh_cityscapes_end_to_end(coco, tmp_path):
         assert [x[:3] for x in a[k]] == [y[:3] for y in b[k]]
 
 
-def test_gtfine_converter_and_prepare_dataset_sh(coco, tmp_path):
-    """gtFine instanceIds PNGs -> GT JSON, then the Cityscapes dataset builder on it."""
-    gt_json, img_dir, pred = _cityscapes_tree(coco, str(tmp_path))
+def _gtfine(gt_json, root):
+    """gtFine/val/<city>/*_gtFine_instanceIds.png of a Cityscapes-form GT JSON (persons)."""
     gt = json.load(open(gt_json))
     for img in gt['images']:
         city, name = img['file_name'].split('/')
@@ -199,9 +198,16 @@ def test_gtfine_converter_and_prepare_dataset_sh(coco, tmp_path):
         anns = [a for a in gt['annotations'] if a['image_id'] == img['id']]
         for k, a in enumerate(anns):
             ids[mask_utils.decode(a['segmentation']) > 0] = 24 * 1000 + k  # person
-        folder = tmp_path / 'cs' / 'gtFine' / 'val' / city
+        folder = root / 'gtFine' / 'val' / city
         folder.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(folder / name.replace('leftImg8bit.png', 'gtFine_instanceIds.png')), ids)
+    return gt
+
+
+def test_gtfine_converter_and_prepare_dataset_sh(coco, tmp_path):
+    """gtFine instanceIds PNGs -> GT JSON, then the Cityscapes dataset builder on it."""
+    gt_json, img_dir, pred = _cityscapes_tree(coco, str(tmp_path))
+    gt = _gtfine(gt_json, tmp_path / 'cs')
     run(['python', 'tools/convert_datasets/cityscapes.py', str(tmp_path / 'cs'), '--split',
          'val', '--num-proc', '2'], env=dict(PYTHONPATH=ROOT))
     made = json.load(open(tmp_path / 'cs' / 'annotations' /
@@ -218,3 +224,27 @@ def test_gtfine_converter_and_prepare_dataset_sh(coco, tmp_path):
                  PATCH_SIZE='32', NUM_PROC='2'))
     assert os.listdir(osp.join(out, 'patches', 'img_dir', 'train'))
     assert os.listdir(osp.join(out, 'patches', 'img_dir', 'val'))
+
+
+def test_eval_cityscapes_form_with_cityscapesscripts(coco, tmp_path):
+    gt_json, _, pred = _cityscapes_tree(coco, str(tmp_path))
+    gt = _gtfine(gt_json, tmp_path / 'cs')
+    perfect = str(tmp_path / 'perfect')
+    os.makedirs(perfect)
+    for img in gt['images']:
+        stem = osp.basename(img['file_name'])[:-len('_leftImg8bit.png')]
+        lines = []
+        for k, a in enumerate(x for x in gt['annotations'] if x['image_id'] == img['id']):
+            png = f'{stem}_leftImg8bit_{k}_person.png'
+            cv2.imwrite(osp.join(perfect, png), mask_utils.decode(a['segmentation']) * 255)
+            lines.append(f'{png} 24 1.0\n')
+        open(osp.join(perfect, f'{stem}_leftImg8bit_pred.txt'), 'w').writelines(lines)
+    out = tmp_path / 'm.json'
+    proc = run(['python', 'tools/eval.py', gt_json, pred, perfect, '--gtfine',
+                str(tmp_path / 'cs' / 'gtFine' / 'val'), '--out', str(out)],
+               env=dict(PYTHONPATH=ROOT))
+    assert 'csAP' in proc.stdout
+    m = json.load(open(out))
+    assert m['perfect']['csAP'] == pytest.approx(100.0)
+    assert m['perfect']['AF'] == pytest.approx(100.0)
+    assert m['pred']['csAP'] < 100.0 and m['pred']['AF'] < m['perfect']['AF']

@@ -1,25 +1,41 @@
-"""Mask AP and boundary AP of COCO-form results, several files side by side.
+"""Mask AP, boundary AP and boundary F-score of instance results, several side by side.
 
     python tools/eval.py GT_JSON coarse.json refined.json [--out metrics.json]
+    python tools/eval.py GT_JSON coarse_dir refined_dir --gtfine data/cityscapes/gtFine/val
 
-AP/AP50/AP75 from pycocotools; bAP* use Boundary IoU (d = 2% of the image diagonal; a detection
-matches on min(mask IoU, boundary IoU)).
+Results are COCO-form JSON files or Cityscapes-form folders (txt + PNG; GT_JSON is then the
+instancesonly_filtered_gtFine_*.json). AP/AP50/AP75: pycocotools. bAP*: Boundary IoU
+(d = 2% of the image diagonal; a detection matches on min(mask IoU, boundary IoU)). AF*: AP
+computed with the boundary F-score (tolerance ceil(0.00088 x diagonal) px) as the overlap.
+With --gtfine, csAP/csAP50 come from cityscapesScripts' own evaluation.
 """
 import argparse
 import os.path as osp
 import sys
 
+from bpr.core.cityscapes import cityscapes_to_coco
 from bpr.core.io import InputError, dump_json, load_gt, load_results
-from bpr.evaluation import coco_mask_metrics
+from bpr.evaluation import cityscapes_ap, coco_mask_metrics
 
-SHOWN = ('AP', 'AP50', 'AP75', 'bAP', 'bAP50', 'bAP75')
+SHOWN = ('AP', 'AP50', 'AP75', 'bAP', 'bAP50', 'bAP75', 'AF', 'AF50', 'AF75', 'csAP', 'csAP50')
+
+
+def evaluate(gt_json: str, gt: dict, path: str, dilation_ratio: float, gtfine: str = None):
+    if osp.isdir(path):
+        metrics = coco_mask_metrics(gt, cityscapes_to_coco(path, gt, progress=False),
+                                    dilation_ratio=dilation_ratio, fscore=True)
+        if gtfine:
+            metrics.update({'cs' + k: v for k, v in cityscapes_ap(path, gtfine).items()})
+        return metrics
+    return coco_mask_metrics(gt, load_results(path, gt, gt_json),
+                             dilation_ratio=dilation_ratio, fscore=True)
 
 
 def table(metrics: dict) -> str:
     names = list(metrics)
     width = max(12, *(len(n) for n in names))
     lines = [f'{"":<8}' + ''.join(f'{n:>{width + 2}}' for n in names)]
-    for key in SHOWN:
+    for key in (k for k in SHOWN if all(k in m for m in metrics.values())):
         lines.append(f'{key:<8}' + ''.join(f'{metrics[n][key]:>{width + 2}.2f}' for n in names))
     return '\n'.join(lines)
 
@@ -27,15 +43,16 @@ def table(metrics: dict) -> str:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('gt_json')
-    parser.add_argument('results', nargs='+', help='COCO-form result files')
+    parser.add_argument('results', nargs='+', help='COCO-form files or Cityscapes-form folders')
+    parser.add_argument('--gtfine', help='gtFine/<split> folder: also cityscapesScripts AP')
     parser.add_argument('--dilation-ratio', type=float, default=0.02,
                         help='boundary width as a fraction of the image diagonal')
     parser.add_argument('--out', help='write the metrics as JSON')
     args = parser.parse_args(argv)
     try:
         gt = load_gt(args.gt_json)
-        metrics = {osp.basename(p): coco_mask_metrics(gt, load_results(p, gt, args.gt_json),
-                                                      dilation_ratio=args.dilation_ratio)
+        metrics = {osp.basename(osp.normpath(p)): evaluate(args.gt_json, gt, p,
+                                                           args.dilation_ratio, args.gtfine)
                    for p in args.results}
     except InputError as err:
         sys.exit(f'error: {err}')

@@ -55,6 +55,68 @@ class BoundaryCOCOeval(COCOeval):
         return np.minimum(mask_iou, b_iou)
 
 
+def _contour(mask: np.ndarray) -> np.ndarray:
+    """1-pixel inner contour of a binary mask (zero outside the array)."""
+    m = mask.astype(np.uint8)
+    eroded = cv2.erode(cv2.copyMakeBorder(m, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0),
+                       np.ones((3, 3), np.uint8))[1:-1, 1:-1]
+    return m.astype(bool) & ~eroded.astype(bool)
+
+
+def boundary_fscore(pred: np.ndarray, gt: np.ndarray, tolerance: int) -> float:
+    """F-score of the 1-px contours of two masks, a contour pixel counting as matched when
+    the other contour lies within ``tolerance`` pixels (SegFix's / the BPR paper's metric)."""
+    bp, bg = _contour(pred), _contour(gt)
+    n_p, n_g = bp.sum(), bg.sum()
+    if n_p == 0 or n_g == 0:
+        return float(n_p == n_g)
+    # distance of every pixel to the nearest contour pixel of the other mask
+    dist_g = cv2.distanceTransform((~bg).astype(np.uint8), cv2.DIST_L2, 3)
+    dist_p = cv2.distanceTransform((~bp).astype(np.uint8), cv2.DIST_L2, 3)
+    precision = (dist_g[bp] <= tolerance).mean()
+    recall = (dist_p[bg] <= tolerance).mean()
+    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+
+
+class FScoreCOCOeval(COCOeval):
+    """COCOeval whose overlap is the boundary F-score: AF, AP-like over thresholds .5:.95.
+
+    Tolerance: ``ceil(0.00088 * image diagonal)`` px (3 px at 2048x1024). Pairs are compared
+    inside the union of their boxes grown by the tolerance.
+    """
+
+    def __init__(self, coco_gt, coco_dt, tolerance_ratio: float = 0.00088):
+        super().__init__(coco_gt, coco_dt, 'segm')
+        self.tolerance_ratio = tolerance_ratio
+
+    def computeIoU(self, imgId, catId):
+        p = self.params
+        gt = self._gts[imgId, catId] if p.useCats else \
+            [a for c in p.catIds for a in self._gts[imgId, c]]
+        dt = self._dts[imgId, catId] if p.useCats else \
+            [a for c in p.catIds for a in self._dts[imgId, c]]
+        if not gt or not dt:
+            return []
+        order = np.argsort([-d['score'] for d in dt], kind='mergesort')
+        dt = [dt[i] for i in order[:p.maxDets[-1]]]
+        img = self.cocoGt.imgs[imgId]
+        h, w = img['height'], img['width']
+        tol = int(np.ceil(self.tolerance_ratio * np.hypot(h, w)))
+        gms = [self.cocoGt.annToMask(g) for g in gt]
+        dms = [self.cocoDt.annToMask(d) for d in dt]
+        gboxes = np.array([mask_utils.toBbox(g['segmentation']) for g in gt])
+        dboxes = np.array([mask_utils.toBbox(d['segmentation']) for d in dt])
+        scores = np.zeros((len(dt), len(gt)))
+        for i, (dm, db) in enumerate(zip(dms, dboxes)):
+            for j, (gm, gb) in enumerate(zip(gms, gboxes)):
+                x1 = int(max(min(db[0], gb[0]) - tol - 1, 0))
+                y1 = int(max(min(db[1], gb[1]) - tol - 1, 0))
+                x2 = int(min(max(db[0] + db[2], gb[0] + gb[2]) + tol + 2, w))
+                y2 = int(min(max(db[1] + db[3], gb[1] + gb[3]) + tol + 2, h))
+                scores[i, j] = boundary_fscore(dm[y1:y2, x1:x2], gm[y1:y2, x1:x2], tol)
+        return scores
+
+
 METRICS = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl')
 
 
@@ -67,17 +129,22 @@ def _summarize(evaluator) -> Dict[str, float]:
 
 
 def coco_mask_metrics(gt: dict, results: List[dict], boundary: bool = True,
-                      dilation_ratio: float = 0.02) -> Dict[str, float]:
-    """``{'AP', 'AP50', ..., 'bAP', 'bAP50', ...}`` in percent for COCO-form results."""
+                      dilation_ratio: float = 0.02, fscore: bool = False) -> Dict[str, float]:
+    """``{'AP', 'AP50', ..., 'bAP', 'bAP50', ...}`` in percent for COCO-form results, and with
+    ``fscore`` the boundary F-score AP ``'AF'``, ``'AF50'``, ``'AF75'``."""
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
         coco_gt.dataset = gt
         coco_gt.createIndex()
         coco_dt = coco_gt.loadRes([dict(r) for r in results]) if results else COCO()
     if not results:
-        return {k: 0.0 for k in METRICS + tuple('b' + m for m in METRICS)}
+        keys = METRICS + tuple('b' + m for m in METRICS) + ('AF', 'AF50', 'AF75')
+        return {k: 0.0 for k in keys}
     out = _summarize(COCOeval(coco_gt, coco_dt, 'segm'))
     if boundary:
         b = _summarize(BoundaryCOCOeval(coco_gt, coco_dt, dilation_ratio))
         out.update({'b' + k: v for k, v in b.items()})
+    if fscore:
+        f = _summarize(FScoreCOCOeval(coco_gt, coco_dt))
+        out.update(AF=f['AP'], AF50=f['AP50'], AF75=f['AP75'])
     return out
