@@ -20,7 +20,7 @@ setup(
     python_requires='>=3.8',
     # torch and mmcv-full (built with its ops) come from tools/install.sh
     install_requires=[
-        'mmsegmentation==0.30.0', 'mmcls==0.25.0', 'numpy', 'opencv-python-headless',
+        'mmsegmentation==0.30.0', 'mmcls==0.25.0', 'numpy<2.4', 'opencv-python-headless',
         'pycocotools', 'cityscapesscripts', 'scipy', 'tqdm'
     ],
     zip_safe=False)

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Reproduce docs/benchmarks.md on Penn-Fudan (+ COCO128 for training), on CPU processes.
+#
+#   DATA=path/to/data WORK=/tmp/bpr_bench bash tools/benchmarks/pennfudan.sh [STEP...]
+#
+# DATA holds pennfudan/{images,annotations} and coco128/{images,annotations} (COCO form).
+# Steps (default: all but train): data train refine ablate speed pictures.
+# CKPT (default: checkpoints/bpr_hrnet18s_128_default.pth) is the model evaluated.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+: "${DATA:?set DATA to the folder holding pennfudan/ and coco128/}"
+WORK=${WORK:-/tmp/bpr_bench}
+CKPT=${CKPT:-$ROOT/checkpoints/bpr_hrnet18s_128_default.pth}
+CONFIG=$ROOT/configs/bpr/hrnet18s_128.py
+GPUS=${GPUS:-2}
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+STEPS=${*:-data refine ablate speed pictures}
+mkdir -p "$WORK"
+py() { python "$ROOT/tools/$1" "${@:2}"; }
+refine() {  # refine COARSE OUT [extra env]
+  IMG_DIR=$DATA GT_JSON=$WORK/val_gt.json GPUS=$GPUS sh "$ROOT/tools/inference_coco.sh" \
+    "$CONFIG" "$CKPT" "$1" "$2"
+}
+
+for step in $STEPS; do case $step in
+data)
+  py combine_coco.py "$WORK/train_gt.json" \
+    "$DATA/pennfudan/annotations/instances_train.json:pennfudan/images/" \
+    "$DATA/coco128/annotations/instances.json:coco128/images/"
+  py combine_coco.py "$WORK/val_gt.json" \
+    "$DATA/pennfudan/annotations/instances_val.json:pennfudan/images/"
+  py make_coarse.py "$WORK/train_gt.json" "$WORK/train_coarse.json" --seed 1
+  py make_coarse.py "$WORK/val_gt.json" "$WORK/val_coarse.json" --seed 2
+  IMG_DIR_TRAIN=$DATA IMG_DIR_VAL=$DATA GT_JSON_TRAIN=$WORK/train_gt.json \
+    GT_JSON_VAL=$WORK/val_gt.json IOU_THRESH=0.25 \
+    sh "$ROOT/tools/prepare_dataset_coco.sh" "$WORK/train_coarse.json" "$WORK/val_coarse.json" \
+    "$WORK/ds" ;;
+train)
+  DATA_ROOT=$WORK/ds/patches bash "$ROOT/tools/dist_train.sh" "$CONFIG" "$GPUS" \
+    --work-dir "$WORK/train" --no-validate --seed 0 --cfg-options model.pretrained=None \
+    runner.max_iters=3500 optimizer.lr=0.02 log_config.interval=50 data.workers_per_gpu=1 \
+    checkpoint_config.interval=500 ;;
+refine)
+  refine "$WORK/val_coarse.json" "$WORK/val_refined.json"
+  py upper_bound.py "$WORK/val_coarse.json" "$WORK/val_gt.json" "$WORK/val_upper.json"
+  py eval.py "$WORK/val_gt.json" "$WORK/val_coarse.json" "$WORK/val_refined.json" \
+    "$WORK/val_upper.json" --out "$WORK/metrics_main.json" ;;
+ablate)
+  for t in 0.25 0.45 0.55; do
+    IOU_THRESH=$t refine "$WORK/val_coarse.json" "$WORK/val_nms$t.json"; done
+  for p in 32 96; do
+    PATCH_SIZE=$p refine "$WORK/val_coarse.json" "$WORK/val_patch$p.json"; done
+  PADDING=5 refine "$WORK/val_coarse.json" "$WORK/val_pad5.json"
+  (cd "$WORK" && py eval.py val_gt.json val_coarse.json val_nms0.25.json val_nms0.45.json \
+    val_nms0.55.json val_patch32.json val_patch96.json val_pad5.json \
+    --out metrics_ablation.json) ;;
+speed)
+  py benchmarks/bench_speed.py "$WORK/val_gt.json" "$WORK/val_coarse.json" "$DATA" \
+    --max-images 42 --network-images 5 --repeat 3 ;;
+pictures)
+  py visualize.py "$WORK/val_gt.json" "$DATA" "$WORK/val_coarse.json" "$WORK/val_refined.json" \
+    "$WORK/pictures" --num 42 --crop ;;
+*) echo "unknown step $step" >&2; exit 2 ;;
+esac; done
