@@ -7,7 +7,8 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from ..core import PatchConfig, decode, encode
-from ..core.io import check_images, dump_json, group_by_image, load_gt, load_results
+from ..core.io import (InputError, check_images, dump_json, group_by_image, load_gt,
+                       load_results)
 from .inference import refine_masks
 
 
@@ -28,7 +29,7 @@ def refine_results(model, results: List[dict], gt: dict, img_dir: str, cfg: Patc
         img = mmcv.imread(osp.join(img_dir, info['file_name']), 'color')
         h, w = info['height'], info['width']
         if img is None or img.shape[:2] != (h, w):
-            raise ValueError(f'{osp.join(img_dir, info["file_name"])}: unreadable or not of '
+            raise InputError(f'{osp.join(img_dir, info["file_name"])}: unreadable or not of '
                              f'the size {h}x{w} given in the ground truth')
         idx = groups[image_id]
         masks = [decode(results[i]['segmentation'], h, w, where=f'result [{i}]') for i in idx]
