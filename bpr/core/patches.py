@@ -95,13 +95,12 @@ def instance_roi(mask: np.ndarray, margin: int = 1) -> Tuple[int, int, int, int]
 
     An empty mask gives an empty ROI.
     """
-    rows, cols = np.any(mask, axis=1), np.any(mask, axis=0)
-    if not rows.any():
+    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
+    if w == 0:
         return 0, 0, 0, 0
-    y1, y2 = np.argmax(rows), len(rows) - np.argmax(rows[::-1])
-    x1, x2 = np.argmax(cols), len(cols) - np.argmax(cols[::-1])
-    h, w = mask.shape
-    return (max(x1 - margin, 0), max(y1 - margin, 0), min(x2 + margin, w), min(y2 + margin, h))
+    height, width = mask.shape
+    return (max(x - margin, 0), max(y - margin, 0), min(x + w + margin, width),
+            min(y + h + margin, height))
 
 
 def crop_padded(array: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:

@@ -22,11 +22,33 @@ def mask_to_boundary(mask: np.ndarray, dilation_ratio: float = 0.02) -> np.ndarr
     return mask.astype(bool) & ~eroded.astype(bool)
 
 
-class BoundaryCOCOeval(COCOeval):
+class _PairwiseCOCOeval(COCOeval):
+    """COCOeval with the overlap of a detection and a GT instance given by ``overlap``."""
+
+    def __init__(self, coco_gt, coco_dt):
+        super().__init__(coco_gt, coco_dt, 'segm')
+
+    def overlap(self, imgId, dt: List[dict], gt: List[dict]) -> np.ndarray:
+        raise NotImplementedError
+
+    def computeIoU(self, imgId, catId):
+        # COCOeval's own selection: detections by score, at most maxDets of them
+        p = self.params
+        gt = self._gts[imgId, catId] if p.useCats else \
+            [a for c in p.catIds for a in self._gts[imgId, c]]
+        dt = self._dts[imgId, catId] if p.useCats else \
+            [a for c in p.catIds for a in self._dts[imgId, c]]
+        if not gt or not dt:
+            return []
+        order = np.argsort([-d['score'] for d in dt], kind='mergesort')
+        return self.overlap(imgId, [dt[i] for i in order[:p.maxDets[-1]]], gt)
+
+
+class BoundaryCOCOeval(_PairwiseCOCOeval):
     """COCOeval whose IoU is ``min(mask IoU, boundary IoU)``: boundary AP."""
 
     def __init__(self, coco_gt, coco_dt, dilation_ratio: float = 0.02):
-        super().__init__(coco_gt, coco_dt, 'segm')
+        super().__init__(coco_gt, coco_dt)
         self.dilation_ratio = dilation_ratio
         self._boundaries = {}
 
@@ -37,16 +59,7 @@ class BoundaryCOCOeval(COCOeval):
             self._boundaries[key] = encode(mask_to_boundary(mask, self.dilation_ratio))
         return self._boundaries[key]
 
-    def computeIoU(self, imgId, catId):
-        p = self.params
-        gt = self._gts[imgId, catId] if p.useCats else \
-            [a for c in p.catIds for a in self._gts[imgId, c]]
-        dt = self._dts[imgId, catId] if p.useCats else \
-            [a for c in p.catIds for a in self._dts[imgId, c]]
-        if not gt or not dt:
-            return []
-        order = np.argsort([-d['score'] for d in dt], kind='mergesort')
-        dt = [dt[i] for i in order[:p.maxDets[-1]]]
+    def overlap(self, imgId, dt, gt):
         crowd = [int(g['iscrowd']) for g in gt]
         mask_iou = mask_utils.iou([d['segmentation'] for d in dt],
                                   [g['segmentation'] for g in gt], crowd)
@@ -78,7 +91,7 @@ def boundary_fscore(pred: np.ndarray, gt: np.ndarray, tolerance: int) -> float:
     return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 
-class FScoreCOCOeval(COCOeval):
+class FScoreCOCOeval(_PairwiseCOCOeval):
     """COCOeval whose overlap is the boundary F-score: AF, AP-like over thresholds .5:.95.
 
     Tolerance: ``ceil(0.00088 * image diagonal)`` px (3 px at 2048x1024). Pairs are compared
@@ -86,19 +99,10 @@ class FScoreCOCOeval(COCOeval):
     """
 
     def __init__(self, coco_gt, coco_dt, tolerance_ratio: float = 0.00088):
-        super().__init__(coco_gt, coco_dt, 'segm')
+        super().__init__(coco_gt, coco_dt)
         self.tolerance_ratio = tolerance_ratio
 
-    def computeIoU(self, imgId, catId):
-        p = self.params
-        gt = self._gts[imgId, catId] if p.useCats else \
-            [a for c in p.catIds for a in self._gts[imgId, c]]
-        dt = self._dts[imgId, catId] if p.useCats else \
-            [a for c in p.catIds for a in self._dts[imgId, c]]
-        if not gt or not dt:
-            return []
-        order = np.argsort([-d['score'] for d in dt], kind='mergesort')
-        dt = [dt[i] for i in order[:p.maxDets[-1]]]
+    def overlap(self, imgId, dt, gt):
         img = self.cocoGt.imgs[imgId]
         h, w = img['height'], img['width']
         tol = int(np.ceil(self.tolerance_ratio * np.hypot(h, w)))
