@@ -13,9 +13,10 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from bpr.apis.demo import run_demo  # noqa: E402
 from bpr.core import PatchConfig  # noqa: E402
-from bpr.core.io import InputError  # noqa: E402
+from bpr.core.io import cli  # noqa: E402
 
 
+@cli
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--img', help='image file (default: the embedded example)')
@@ -31,12 +32,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.img and not args.masks:
         parser.error('--img needs --masks')
-    try:
-        _, coarse, _, _ = run_demo(args.img, args.masks, args.config, args.checkpoint, args.out,
-                                   args.device,
-                                   PatchConfig(args.patch_size, args.padding, args.iou_thresh))
-    except (InputError, FileNotFoundError) as err:
-        sys.exit(f'error: {err}')
+    _, coarse, _, _ = run_demo(args.img, args.masks, args.config, args.checkpoint, args.out,
+                               args.device,
+                               PatchConfig(args.patch_size, args.padding, args.iou_thresh))
     print(f'refined {len(coarse)} instance(s): {args.out}')
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from bpr.apis import init_refiner, refine
 from bpr.apis.coco import refine_coco_file
-from bpr.core import PatchConfig, decode, encode
+from bpr.core import PatchConfig, decode
 from bpr.core.coarse import make_coarse
 from bpr.core.io import InputError
 from helpers import ROOT, TINY_CONFIG

@@ -3,12 +3,12 @@
     python tools/cityscapes2json.py COARSE_DIR GT_JSON OUT_JSON
 """
 import argparse
-import sys
 
 from bpr.core.cityscapes import cityscapes_to_coco
-from bpr.core.io import InputError, dump_json, load_gt
+from bpr.core.io import cli, dump_json, load_gt
 
 
+@cli
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('pred_dir', help='folder of *_leftImg8bit_pred.txt and mask PNGs')
@@ -16,10 +16,7 @@ def main(argv=None):
     parser.add_argument('out_json')
     parser.add_argument('--num-proc', type=int, default=1, help='worker processes')
     args = parser.parse_args(argv)
-    try:
-        results = cityscapes_to_coco(args.pred_dir, load_gt(args.gt_json), args.num_proc)
-    except InputError as err:
-        sys.exit(f'error: {err}')
+    results = cityscapes_to_coco(args.pred_dir, load_gt(args.gt_json), args.num_proc)
     dump_json(results, args.out_json)
     print(f'{len(results)} instances -> {args.out_json}')
 

@@ -6,9 +6,8 @@ Each input is ``JSON:PREFIX``; PREFIX is prepended to its ``file_name`` values. 
 annotation ids are renumbered; categories are merged by id (names must agree).
 """
 import argparse
-import sys
 
-from bpr.core.io import InputError, dump_json, load_gt
+from bpr.core.io import InputError, cli, dump_json, load_gt
 
 
 def combine(parts):
@@ -30,16 +29,14 @@ def combine(parts):
                                                                    key=lambda c: c['id']))
 
 
+@cli
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('out_json')
     parser.add_argument('inputs', nargs='+', help='GT_JSON:FILE_NAME_PREFIX')
     args = parser.parse_args(argv)
     parts = [tuple(s.split(':', 1)) if ':' in s else (s, '') for s in args.inputs]
-    try:
-        gt = combine(parts)
-    except InputError as err:
-        sys.exit(f'error: {err}')
+    gt = combine(parts)
     dump_json(gt, args.out_json)
     print(f'{len(gt["images"])} images, {len(gt["annotations"])} instances -> {args.out_json}')
 

@@ -11,10 +11,9 @@ With --gtfine, csAP/csAP50 come from cityscapesScripts' own evaluation.
 """
 import argparse
 import os.path as osp
-import sys
 
 from bpr.core.cityscapes import cityscapes_to_coco
-from bpr.core.io import InputError, dump_json, load_gt, load_results
+from bpr.core.io import cli, dump_json, load_gt, load_results
 from bpr.evaluation import cityscapes_ap, coco_mask_metrics
 
 SHOWN = ('AP', 'AP50', 'AP75', 'bAP', 'bAP50', 'bAP75', 'AF', 'AF50', 'AF75', 'csAP', 'csAP50')
@@ -40,6 +39,7 @@ def table(metrics: dict) -> str:
     return '\n'.join(lines)
 
 
+@cli
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('gt_json')
@@ -49,13 +49,10 @@ def main(argv=None):
                         help='boundary width as a fraction of the image diagonal')
     parser.add_argument('--out', help='write the metrics as JSON')
     args = parser.parse_args(argv)
-    try:
-        gt = load_gt(args.gt_json)
-        metrics = {osp.basename(osp.normpath(p)): evaluate(args.gt_json, gt, p,
-                                                           args.dilation_ratio, args.gtfine)
-                   for p in args.results}
-    except InputError as err:
-        sys.exit(f'error: {err}')
+    gt = load_gt(args.gt_json)
+    metrics = {osp.basename(osp.normpath(p)): evaluate(args.gt_json, gt, p,
+                                                       args.dilation_ratio, args.gtfine)
+               for p in args.results}
     print(table(metrics))
     if args.out:
         dump_json(metrics, args.out)

@@ -3,12 +3,12 @@
     python tools/filter.py COARSE_JSON GT_JSON OUT_JSON [--iou-thresh 0.5]
 """
 import argparse
-import sys
 
-from bpr.core.io import InputError, dump_json, load_gt, load_results
+from bpr.core.io import cli, dump_json, load_gt, load_results
 from bpr.core.matching import filter_results
 
 
+@cli
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('coarse_json')
@@ -18,11 +18,8 @@ def main(argv=None):
                         help='keep instances whose best GT IoU is above this')
     parser.add_argument('--num-proc', type=int, default=1, help='worker processes')
     args = parser.parse_args(argv)
-    try:
-        gt = load_gt(args.gt_json)
-        results = load_results(args.coarse_json, gt, args.gt_json)
-    except InputError as err:
-        sys.exit(f'error: {err}')
+    gt = load_gt(args.gt_json)
+    results = load_results(args.coarse_json, gt, args.gt_json)
     kept = filter_results(results, gt, args.iou_thresh, args.num_proc, progress=True)
     dump_json(kept, args.out_json)
     print(f'kept {len(kept)} of {len(results)} instances')

@@ -3,12 +3,12 @@
     python tools/json2cityscapes.py RESULTS_JSON GT_JSON OUT_DIR
 """
 import argparse
-import sys
 
 from bpr.core.cityscapes import coco_to_cityscapes
-from bpr.core.io import InputError, load_gt, load_results
+from bpr.core.io import cli, load_gt, load_results
 
 
+@cli
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('results_json')
@@ -16,12 +16,9 @@ def main(argv=None):
     parser.add_argument('out_dir')
     parser.add_argument('--num-proc', type=int, default=1, help='worker processes')
     args = parser.parse_args(argv)
-    try:
-        gt = load_gt(args.gt_json)
-        coco_to_cityscapes(load_results(args.results_json, gt, args.gt_json), gt, args.out_dir,
-                           args.num_proc)
-    except InputError as err:
-        sys.exit(f'error: {err}')
+    gt = load_gt(args.gt_json)
+    coco_to_cityscapes(load_results(args.results_json, gt, args.gt_json), gt, args.out_dir,
+                       args.num_proc)
 
 
 if __name__ == '__main__':

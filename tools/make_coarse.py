@@ -6,12 +6,12 @@ Each GT instance is resampled through a GRID x GRID soft mask inside its jittere
 pasted back (bilinear, threshold 0.5): the resolution loss that BPR repairs.
 """
 import argparse
-import sys
 
 from bpr.core.coarse import make_coarse
-from bpr.core.io import InputError, dump_json, load_gt
+from bpr.core.io import cli, dump_json, load_gt
 
 
+@cli
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('gt_json')
@@ -25,10 +25,7 @@ def main(argv=None):
                         help='probability to merge one with the next of its category')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
-    try:
-        gt = load_gt(args.gt_json)
-    except InputError as err:
-        sys.exit(f'error: {err}')
+    gt = load_gt(args.gt_json)
     results = make_coarse(gt, args.grid, args.jitter, args.score, args.drop, args.merge,
                           args.seed)
     dump_json(results, args.out_json)

@@ -3,12 +3,12 @@
     python tools/merge_patches.py COARSE_JSON GT_JSON PROBS_PKL DATA_DIR OUT_JSON
 """
 import argparse
-import sys
 
 from bpr.apis.patch_dataset import merge_patches
-from bpr.core.io import InputError
+from bpr.core.io import cli
 
 
+@cli
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('coarse_json', help='the coarse results the patches were cut from')
@@ -19,11 +19,8 @@ def main(argv=None):
     parser.add_argument('--mode', default='val', help='split of the patch dataset')
     parser.add_argument('--num-proc', type=int, default=1, help='worker processes')
     args = parser.parse_args(argv)
-    try:
-        merge_patches(args.coarse_json, args.gt_json, args.probs_pkl, args.data_dir,
-                      args.out_json, args.mode, args.num_proc)
-    except InputError as err:
-        sys.exit(f'error: {err}')
+    merge_patches(args.coarse_json, args.gt_json, args.probs_pkl, args.data_dir,
+                  args.out_json, args.mode, args.num_proc)
 
 
 if __name__ == '__main__':

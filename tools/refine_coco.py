@@ -6,15 +6,15 @@ Extract -> batched network -> reassemble, image by image; with ``--launcher pyto
 torchrun) the images are split across processes (GPUs, or CPU processes).
 """
 import argparse
-import sys
 
 from bpr.apis import init_refiner
 from bpr.apis.coco import refine_coco_file
 from bpr.apis.dist import init_dist
 from bpr.core import PatchConfig
-from bpr.core.io import InputError
+from bpr.core.io import cli
 
 
+@cli
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config')
@@ -33,14 +33,11 @@ def main(argv=None):
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     device = init_dist() if args.launcher == 'pytorch' else args.device
-    try:
-        ckpt = None if args.checkpoint in ('', 'default') else args.checkpoint
-        model = init_refiner(args.config, ckpt, device)
-        refine_coco_file(model, args.coarse_json, args.out_json, args.gt_json, args.img_dir,
-                         PatchConfig(args.patch_size, args.padding, args.iou_thresh),
-                         args.batch_size)
-    except (InputError, FileNotFoundError) as err:
-        sys.exit(f'error: {err}')
+    ckpt = None if args.checkpoint in ('', 'default') else args.checkpoint
+    model = init_refiner(args.config, ckpt, device)
+    refine_coco_file(model, args.coarse_json, args.out_json, args.gt_json, args.img_dir,
+                     PatchConfig(args.patch_size, args.padding, args.iou_thresh),
+                     args.batch_size)
 
 
 if __name__ == '__main__':

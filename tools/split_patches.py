@@ -5,13 +5,13 @@
 writes OUT_DIR/{img_dir,mask_dir,ann_dir,detail_dir}/MODE, the layout RefineDataset reads.
 """
 import argparse
-import sys
 
 from bpr.apis.patch_dataset import split_patches
 from bpr.core import PatchConfig
-from bpr.core.io import InputError
+from bpr.core.io import cli
 
 
+@cli
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('coarse_json', help='coarse results, COCO form (*.segm.json)')
@@ -27,12 +27,9 @@ def main(argv=None):
     parser.add_argument('--seed', type=int, default=0, help='seed of --sample-inst')
     parser.add_argument('--num-proc', type=int, default=1, help='worker processes')
     args = parser.parse_args(argv)
-    try:
-        n = split_patches(args.coarse_json, args.gt_json, args.img_dir, args.out_dir,
-                          args.mode, PatchConfig(args.patch_size, args.padding, args.iou_thresh),
-                          args.sample_inst, args.seed, args.num_proc)
-    except InputError as err:
-        sys.exit(f'error: {err}')
+    n = split_patches(args.coarse_json, args.gt_json, args.img_dir, args.out_dir,
+                      args.mode, PatchConfig(args.patch_size, args.padding, args.iou_thresh),
+                      args.sample_inst, args.seed, args.num_proc)
     print(f'{n} patches written to {args.out_dir} ({args.mode})')
 
 

@@ -5,12 +5,11 @@ Writes the foreground probability (float32, patch resolution) of every patch of
 scores them against the ground-truth patches. Distributed: ``tools/dist_test.sh``.
 """
 import argparse
-import sys
 
 from mmcv import DictAction
 
 from bpr.apis.test import run_test
-from bpr.core.io import InputError
+from bpr.core.io import cli
 
 
 def parse_args(argv=None):
@@ -31,13 +30,11 @@ def parse_args(argv=None):
     return args
 
 
+@cli
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        _, metrics = run_test(args.config, args.checkpoint, args.out, args.eval,
-                              args.cfg_options, args.launcher, args.device, args.batch_size)
-    except (InputError, FileNotFoundError) as err:
-        sys.exit(f'error: {err}')
+    _, metrics = run_test(args.config, args.checkpoint, args.out, args.eval,
+                          args.cfg_options, args.launcher, args.device, args.batch_size)
     if metrics:
         print(metrics)
 

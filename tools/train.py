@@ -3,12 +3,11 @@
 Distributed: ``bash tools/dist_train.sh CONFIG NUM_PROCESSES`` (GPUs, or CPU processes).
 """
 import argparse
-import sys
 
 from mmcv import DictAction
 
 from bpr.apis.train import run_training
-from bpr.core.io import InputError
+from bpr.core.io import cli
 
 
 def parse_args(argv=None):
@@ -32,14 +31,12 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+@cli
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        run_training(args.config, args.work_dir, args.resume_from, args.load_from,
-                     args.auto_resume, not args.no_validate, args.seed, args.deterministic,
-                     args.cfg_options, args.launcher)
-    except (InputError, FileNotFoundError) as err:
-        sys.exit(f'error: {err}')
+    run_training(args.config, args.work_dir, args.resume_from, args.load_from,
+                 args.auto_resume, not args.no_validate, args.seed, args.deterministic,
+                 args.cfg_options, args.launcher)
 
 
 if __name__ == '__main__':

@@ -5,13 +5,13 @@
 Evaluate OUT_JSON with tools/eval.py to see how much a perfect refiner could gain.
 """
 import argparse
-import sys
 
 from bpr.core import PatchConfig
-from bpr.core.io import InputError, dump_json, load_gt, load_results
+from bpr.core.io import cli, dump_json, load_gt, load_results
 from bpr.evaluation import upper_bound_results
 
 
+@cli
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('coarse_json')
@@ -21,11 +21,8 @@ def main(argv=None):
     parser.add_argument('--patch-size', type=int, default=64)
     parser.add_argument('--padding', type=int, default=0)
     args = parser.parse_args(argv)
-    try:
-        gt = load_gt(args.gt_json)
-        results = load_results(args.coarse_json, gt, args.gt_json)
-    except InputError as err:
-        sys.exit(f'error: {err}')
+    gt = load_gt(args.gt_json)
+    results = load_results(args.coarse_json, gt, args.gt_json)
     cfg = PatchConfig(args.patch_size, args.padding, args.iou_thresh)
     dump_json(upper_bound_results(results, gt, cfg), args.out_json)
 

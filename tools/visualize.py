@@ -14,10 +14,11 @@ import cv2
 import numpy as np
 
 from bpr.core import PatchConfig, decode, extract_instance
-from bpr.core.io import InputError, group_by_image, load_gt, load_results
+from bpr.core.io import cli, group_by_image, load_gt, load_results
 from bpr.core.visualize import side_by_side
 
 
+@cli
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('gt_json')
@@ -32,12 +33,9 @@ def main(argv=None):
     parser.add_argument('--iou-thresh', type=float, default=0.25, help='for the patches shown')
     parser.add_argument('--patch-size', type=int, default=64)
     args = parser.parse_args(argv)
-    try:
-        gt = load_gt(args.gt_json)
-        coarse = load_results(args.coarse_json, gt, args.gt_json)
-        refined = load_results(args.refined_json, gt, args.gt_json)
-    except InputError as err:
-        sys.exit(f'error: {err}')
+    gt = load_gt(args.gt_json)
+    coarse = load_results(args.coarse_json, gt, args.gt_json)
+    refined = load_results(args.refined_json, gt, args.gt_json)
     if len(coarse) != len(refined):
         sys.exit(f'error: {args.refined_json}: {len(refined)} instances, {args.coarse_json} '
                  f'has {len(coarse)}')

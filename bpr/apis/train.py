@@ -87,8 +87,7 @@ def check_data_root(cfg, splits=('train', )) -> None:
         if root is None:
             raise DataRootError('DATA_ROOT is not set: point it at the patch dataset '
                                 '(the `patches` folder written by tools/prepare_dataset*.sh)')
-        join = (lambda d: None if d is None else d if osp.isabs(d) else osp.join(root, d))
-        check_patch_folders(join(ds.img_dir), join(ds.mask_dir), join(ds.get('ann_dir')), root)
+        check_patch_folders(ds.img_dir, ds.mask_dir, ds.get('ann_dir'), root)
 
 
 def run_training(config: str, work_dir: str = None, resume_from: str = None,

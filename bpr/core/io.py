@@ -1,7 +1,9 @@
 """Reading and writing the COCO-form files of the pipeline, with errors that name the file."""
+import functools
 import json
 import os
 import os.path as osp
+import sys
 import tempfile
 from collections import defaultdict
 from typing import Dict, List
@@ -9,6 +11,20 @@ from typing import Dict, List
 
 class InputError(ValueError):
     """Bad input: the message names the file and what is wrong with it."""
+
+
+def cli(main):
+    """Decorator of the tools' ``main``: bad input ends the run with one line
+    ``error: <file>: <problem>`` on stderr and exit status 1, without a traceback."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except (InputError, FileNotFoundError) as err:
+            sys.exit(f'error: {err}')
+
+    return wrapper
 
 
 def load_json(path: str, what: str = 'JSON'):

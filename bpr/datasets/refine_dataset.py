@@ -33,11 +33,8 @@ class RefineDataset(CustomDataset):
 
     def __init__(self, mask_dir, img_suffix='.png', seg_map_suffix='.png', **kwargs):
         data_root = kwargs.get('data_root')
-        join = (lambda d: d if d is None or data_root is None or osp.isabs(d)
-                else osp.join(data_root, d))
-        self.mask_dir = join(mask_dir)
-        check_patch_folders(join(kwargs['img_dir']), self.mask_dir, join(kwargs.get('ann_dir')),
-                            data_root)
+        check_patch_folders(kwargs['img_dir'], mask_dir, kwargs.get('ann_dir'), data_root)
+        self.mask_dir = _under(data_root, mask_dir)
         super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)
 
     def pre_pipeline(self, results):
@@ -55,13 +52,22 @@ class RefineDataset(CustomDataset):
         return super().pre_eval(preds, indices)
 
 
+def _under(root, path):
+    """``path`` under ``root`` unless absolute, as ``CustomDataset`` joins them."""
+    return path if path is None or root is None or osp.isabs(path) else osp.join(root, path)
+
+
 def check_patch_folders(img_dir, mask_dir, ann_dir=None, data_root=None):
-    """Raise :class:`DataRootError` naming the path if the patch folders are unusable."""
+    """Raise :class:`DataRootError` naming the path if the patch folders are unusable.
+
+    Relative folders are taken under ``data_root``.
+    """
     if data_root is not None and not osp.isdir(data_root):
         raise DataRootError(f'DATA_ROOT {data_root!r} is not a directory')
-    dirs = {'img_dir': img_dir, 'mask_dir': mask_dir}
+    img_dir = _under(data_root, img_dir)
+    dirs = {'img_dir': img_dir, 'mask_dir': _under(data_root, mask_dir)}
     if ann_dir is not None:
-        dirs['ann_dir'] = ann_dir
+        dirs['ann_dir'] = _under(data_root, ann_dir)
     names = {}
     for key, path in dirs.items():
         if not osp.isdir(path):

@@ -70,7 +70,8 @@ class EncoderDecoderRefine(EncoderDecoder):
         return self._to_output(self.inference(img, img_meta, rescale, coarse_mask))
 
     def aug_test(self, imgs, img_metas, rescale=True, coarse_mask=None):
-        prob = sum(self.inference(i, m, rescale, c) for i, m, c in zip(imgs, img_metas, coarse_mask))
+        prob = sum(self.inference(i, m, rescale, c)
+                   for i, m, c in zip(imgs, img_metas, coarse_mask))
         return self._to_output(prob / len(imgs))
 
     def forward_test(self, imgs, img_metas, coarse_mask=None, **kwargs):

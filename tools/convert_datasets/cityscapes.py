@@ -6,12 +6,12 @@ Reads CITYSCAPES/gtFine/SPLIT/*/*_gtFine_instanceIds.png, writes CITYSCAPES/anno
 """
 import argparse
 import os.path as osp
-import sys
 
 from bpr.core.cityscapes import gtfine_to_coco
-from bpr.core.io import InputError, dump_json
+from bpr.core.io import cli, dump_json
 
 
+@cli
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('cityscapes_path', help='folder holding gtFine/')
@@ -22,11 +22,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     out_dir = args.out_dir or osp.join(args.cityscapes_path, 'annotations')
     for split in args.split:
-        try:
-            coco = gtfine_to_coco(osp.join(args.cityscapes_path, args.gt_dir), split,
-                                  args.num_proc)
-        except InputError as err:
-            sys.exit(f'error: {err}')
+        coco = gtfine_to_coco(osp.join(args.cityscapes_path, args.gt_dir), split,
+                              args.num_proc)
         path = osp.join(out_dir, f'instancesonly_filtered_gtFine_{split}.json')
         dump_json(coco, path)
         print(f'{len(coco["images"])} images, {len(coco["annotations"])} instances -> {path}')
