@@ -248,3 +248,16 @@ def test_eval_cityscapes_form_with_cityscapesscripts(coco, tmp_path):
     assert m['perfect']['csAP'] == pytest.approx(100.0)
     assert m['perfect']['AF'] == pytest.approx(100.0)
     assert m['pred']['csAP'] < 100.0 and m['pred']['AF'] < m['perfect']['AF']
+
+
+def test_inference_sh_bad_input_leaves_nothing(coco, tmp_path):
+    gt, img_dir, pred = _cityscapes_tree(coco, str(tmp_path))
+    txt = sorted(glob.glob(osp.join(pred, '*_pred.txt')))[0]
+    open(txt, 'a').write('not_a_line\n')
+    out = tmp_path / 'out'
+    proc = subprocess.run(['sh', 'tools/inference.sh', TINY_CONFIG, 'none', pred, str(out)],
+                          cwd=ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, IMG_DIR=img_dir, GT_JSON=gt))
+    assert proc.returncode != 0
+    assert osp.basename(txt) in proc.stderr
+    assert not any(out.iterdir())

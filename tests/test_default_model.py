@@ -1,0 +1,41 @@
+"""The project's default model: loads into its config and sharpens a clear edge."""
+import os.path as osp
+
+import cv2
+import numpy as np
+import torch
+from mmcv.runner import CheckpointLoader
+
+from bpr.apis import DEFAULT_CHECKPOINT, DEFAULT_CONFIG, init_refiner, refine
+from bpr.core.coarse import coarsen
+from bpr.evaluation import mask_to_boundary
+
+
+def _boundary_iou(a, b):
+    ba, bb = mask_to_boundary(a), mask_to_boundary(b)
+    return (ba & bb).sum() / (ba | bb).sum()
+
+
+def test_default_checkpoint_loads_without_missing_keys():
+    assert osp.isfile(DEFAULT_CHECKPOINT)
+    ckpt = CheckpointLoader.load_checkpoint(DEFAULT_CHECKPOINT, map_location='cpu')
+    model = init_refiner(DEFAULT_CONFIG, 'none', device='cpu')
+    assert set(ckpt['state_dict']) == set(model.state_dict())
+    refiner = init_refiner(device='cpu')  # the default checkpoint, strict loading
+    k = 'backbone.conv_mask.weight'
+    assert torch.allclose(refiner.state_dict()[k], ckpt['state_dict'][k].float())
+
+
+def test_default_model_improves_a_clear_edge():
+    rng = np.random.default_rng(0)
+    h, w = 240, 320
+    img = rng.integers(90, 130, (h, w, 3), dtype=np.uint8)  # grey textured background
+    gt = np.zeros((h, w), np.uint8)
+    cv2.ellipse(gt, (160, 125), (95, 70), 15, 0, 360, 1, -1)
+    cv2.rectangle(gt, (120, 160), (150, 230), 1, -1)  # a leg, thin detail
+    gt = gt.astype(bool)
+    img[gt] = (30, 40, 200)  # a red object with a crisp edge
+    coarse = coarsen(gt, (60, 50, 262, 232), grid=12)
+    model = init_refiner(device='cpu')
+    refined = refine(model, img, coarse[None])[0]
+    assert _boundary_iou(refined, gt) > _boundary_iou(coarse, gt) + 0.05
