@@ -24,7 +24,9 @@ def cityscapes_ap(pred_dir: str, gt_dir: str) -> Dict[str, float]:
     args = copy.deepcopy(cs_eval.args)
     args.predictionPath, args.predictionWalk = osp.abspath(pred_dir), None
     args.JSONOutput, args.quiet, args.colorized = False, True, False
-    cwd = os.getcwd()
+    cwd, write_json = os.getcwd(), cs_eval.writeDict2JSON
+    # Its scratch dump of all matches cannot serialise NumPy 2 scalars, and is not needed.
+    cs_eval.writeDict2JSON = lambda *args, **kwargs: None
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()) as log:
         args.gtInstancesFile = osp.join(tmp, 'gtInstances.json')
         os.chdir(tmp)  # it writes matches.json to the working directory
@@ -36,5 +38,6 @@ def cityscapes_ap(pred_dir: str, gt_dir: str) -> Dict[str, float]:
                              f'{log.getvalue().strip().splitlines()[-1]}') from None
         finally:
             os.chdir(cwd)
+            cs_eval.writeDict2JSON = write_json
     return {'AP': 100 * float(res['averages']['allAp']),
             'AP50': 100 * float(res['averages']['allAp50%'])}
