@@ -102,9 +102,10 @@ def test_forward_backward_and_test_output(name):
 
 
 def test_label_output_and_no_mask_ablation():
-    cfg, _ = build('hrnet18s_128')
+    cfg = mmcv.Config.fromfile(osp.join(ROOT, 'configs/bpr/hrnet18s_128_nomask.py'))
+    cfg.model.pretrained = None
     cfg.model.test_cfg.output = 'label'
-    cfg.model.backbone.use_coarse_mask = False
+    assert cfg.model.backbone.use_coarse_mask is False
     model = revert_sync_batchnorm(build_segmentor(cfg.model)).eval()
     assert not any('conv_mask' in k for k in model.state_dict())
     meta = [dict(img_shape=(32, 32, 3), ori_shape=(32, 32, 3), flip=False)]

@@ -262,3 +262,18 @@ def test_inference_sh_bad_input_leaves_nothing(coco, tmp_path):
     assert proc.returncode != 0
     assert osp.basename(txt) in proc.stderr
     assert not any(out.iterdir())
+
+
+def test_bench_speed_reports_medians_of_runs(coco, tmp_path):
+    """The benchmark runs on any COCO-form input (it asserts both paths give equal masks)."""
+    out = tmp_path / 'speed.md'
+    run(['python', 'tools/benchmarks/bench_speed.py', coco['gt'], coco['coarse'],
+         coco['img_dir'], '--configs', TINY_CONFIG, '--repeat', '2', '--network-images', '2',
+         '--out', str(out)])
+    report = out.read_text()
+    assert 'median (min-max) of 2 runs' in report
+    speedup = re.search(r'\| speed-up \| ([\d.]+) \(([\d.]+)-([\d.]+)\)x \|', report)
+    assert speedup and float(speedup[2]) <= float(speedup[1]) <= float(speedup[3]), report
+    row = re.search(r'\| hrnet18s_64_tiny.py \| cpu \(\d+ threads\) \| ([\d.]+) .* \| (\d+) ',
+                    report)
+    assert row and float(row[1]) > 0 and int(row[2]) > 0, report

@@ -8,7 +8,8 @@
    back (the original release's round trip). The network is the identity (coarse patches in,
    coarse patches out) so that only this part is timed, and both must give the same masks.
 2. End-to-end refinement per image on this machine's device, for each given config.
-Figures are medians over images of the best of ``--repeat`` runs.
+Every figure is the median of ``--repeat`` runs over the whole image set (per instance or per
+image within a run); the spread of the runs is printed next to it.
 """
 import argparse
 import os
@@ -64,13 +65,16 @@ def baseline_instance(image, mask, cfg, tmp):
     return out
 
 
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), result
+def timed(fn):
+    t = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t, result
+
+
+def median_spread(values, scale=1.0, fmt='.2f'):
+    """'median (min-max)' of several runs."""
+    v = [x * scale for x in values]
+    return f'{statistics.median(v):{fmt}} ({min(v):{fmt}}-{max(v):{fmt}})'
 
 
 def main(argv=None):
@@ -98,43 +102,47 @@ def main(argv=None):
         masks = [decode(results[i]['segmentation'], info['height'], info['width']) for i in idx]
         data.append((img, masks))
 
-    fast, slow, n_inst, n_patch = [], [], 0, 0
+    n_inst = sum(len(masks) for _, masks in data)
+    fast, slow, n_patch = [], [], 0
     with tempfile.TemporaryDirectory() as tmp:
-        for img, masks in data:
-            def ours():
-                inst, _, mask_patches = extract_image(img, masks, cfg)
-                return reassemble_image(masks, inst, mask_patches.astype(np.float32),
-                                        cfg.padding), inst
-            t_fast, (out_fast, inst) = best_of(ours, args.repeat)
-            t_slow, out_slow = best_of(
-                lambda: [baseline_instance(img, m, cfg, tmp) for m in masks], args.repeat)
-            assert all(np.array_equal(a, b) for a, b in zip(out_fast, out_slow))
-            fast.append(t_fast / len(masks))
-            slow.append(t_slow / len(masks))
-            n_inst += len(masks)
-            n_patch += sum(i.num for i in inst)
-    med_fast, med_slow = statistics.median(fast), statistics.median(slow)
+        for _ in range(args.repeat):
+            t_fast = t_slow = 0.0
+            for img, masks in data:
+                def ours():
+                    inst, _, mask_patches = extract_image(img, masks, cfg)
+                    return reassemble_image(masks, inst, mask_patches.astype(np.float32),
+                                            cfg.padding), inst
+                t, (out_fast, inst) = timed(ours)
+                t_fast += t
+                t, out_slow = timed(lambda: [baseline_instance(img, m, cfg, tmp) for m in masks])
+                t_slow += t
+                assert all(np.array_equal(a, b) for a, b in zip(out_fast, out_slow))
+                n_patch += sum(i.num for i in inst)
+            fast.append(t_fast / n_inst)
+            slow.append(t_slow / n_inst)
+    ratios = [b / a for a, b in zip(fast, slow)]
     lines = [
         f'Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, '
         f'torch {torch.__version__}, {"CUDA" if torch.cuda.is_available() else "CPU"}; '
-        f'{len(data)} images, {n_inst} instances, {n_patch} patches '
-        f'(patch 64, NMS IoU {args.iou_thresh}).', '',
-        '| extraction + reassembly, per instance | median ms |', '|---|---:|',
-        f'| per-instance, full image, PNG round trip | {med_slow * 1e3:.2f} |',
-        f'| bpr (ROI, vectorised, in memory) | {med_fast * 1e3:.2f} |',
-        f'| speed-up | {med_slow / med_fast:.1f}x |', '']
+        f'{len(data)} images, {n_inst} instances, {n_patch // args.repeat} patches '
+        f'(patch 64, NMS IoU {args.iou_thresh}); median (min-max) of {args.repeat} runs.', '',
+        '| extraction + reassembly | ms / instance |', '|---|---:|',
+        f'| per-instance, full image, PNG round trip | {median_spread(slow, 1e3)} |',
+        f'| bpr (ROI, vectorised, in memory) | {median_spread(fast, 1e3)} |',
+        f'| speed-up | {median_spread(ratios, fmt=".1f")}x |', '']
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    rows = ['| config | device | median s / image | patches / s |', '|---|---|---:|---:|']
+    rows = ['| config | device | s / image | patches / s |', '|---|---|---:|---:|']
+    net_data = data[:args.network_images]
+    net_patches = sum(i.num for img, masks in net_data
+                      for i in extract_image(img, masks, cfg)[0])
     for config in args.configs:
         model = init_refiner(config, 'none', device)
-        per_image, rates = [], []
-        for img, masks in data[:args.network_images]:
-            t, _ = best_of(lambda: refine_masks(model, img, masks, cfg, 64), args.repeat)
-            n = sum(i.num for i in extract_image(img, masks, cfg)[0])
-            per_image.append(t)
-            rates.append(n / t)
+        refine_masks(model, *net_data[0], cfg, 64)  # warm-up: allocator, oneDNN kernels
+        totals = [timed(lambda: [refine_masks(model, img, masks, cfg, 64)
+                                 for img, masks in net_data])[0] for _ in range(args.repeat)]
         rows.append(f'| {osp.basename(config)} | {device} ({torch.get_num_threads()} threads) | '
-                    f'{statistics.median(per_image):.2f} | {statistics.median(rates):.0f} |')
+                    f'{median_spread([t / len(net_data) for t in totals])} | '
+                    f'{median_spread([net_patches / t for t in totals], fmt=".0f")} |')
     lines += rows
     report = '\n'.join(lines) + '\n'
     print(report)
