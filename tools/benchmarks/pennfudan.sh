@@ -4,8 +4,9 @@
 #   DATA=path/to/data WORK=/tmp/bpr_bench bash tools/benchmarks/pennfudan.sh [STEP...]
 #
 # DATA holds pennfudan/{images,annotations} and coco128/{images,annotations} (COCO form).
-# Steps (default: all but train): data train refine ablate speed pictures. `train` takes
-# about 80 minutes on 2 CPU cores and overwrites CKPT.
+# Steps (default: all but the training ones): data train refine ablate nomask speed pictures.
+# `train` takes about 80 minutes on 2 CPU cores and overwrites CKPT; `nomask` (the mask-channel
+# ablation) trains stage 1 again without the mask branch (about 60 minutes).
 # CKPT (default: checkpoints/bpr_hrnet18s_128_default.pth) is the model evaluated.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -18,9 +19,15 @@ export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 STEPS=${*:-data refine ablate speed pictures}
 mkdir -p "$WORK"
 py() { python "$ROOT/tools/$1" "${@:2}"; }
-refine() {  # refine COARSE OUT [extra env]
+refine() {  # refine COARSE OUT [CONFIG CKPT]
   IMG_DIR=$DATA GT_JSON=$WORK/val_gt.json GPUS=$GPUS sh "$ROOT/tools/inference_coco.sh" \
-    "$CONFIG" "$CKPT" "$1" "$2"
+    "${3:-$CONFIG}" "${4:-$CKPT}" "$1" "$2"
+}
+stage1() {  # stage1 CONFIG WORK_DIR: grid-28 coarse masks, from scratch
+  DATA_ROOT=$WORK/ds/patches bash "$ROOT/tools/dist_train.sh" "$1" "$GPUS" \
+    --work-dir "$2" --no-validate --seed 0 --cfg-options model.pretrained=None \
+    runner.max_iters=3500 optimizer.lr=0.02 log_config.interval=50 data.workers_per_gpu=1 \
+    checkpoint_config.interval=500
 }
 
 for step in $STEPS; do case $step in
@@ -37,6 +44,7 @@ data)
     open(sys.argv[1], 'w'))" "$WORK/train_coarse_mix.json" "$WORK/train_coarse.json" \
     "$WORK/train_coarse_g12.json"
   py make_coarse.py "$WORK/val_gt.json" "$WORK/val_coarse.json" --seed 2
+  py make_coarse.py "$WORK/val_gt.json" "$WORK/val_coarse_g14.json" --grid 14 --seed 2
   for ds in ds:train_coarse ds2:train_coarse_mix; do
     IMG_DIR_TRAIN=$DATA IMG_DIR_VAL=$DATA GT_JSON_TRAIN=$WORK/train_gt.json \
       GT_JSON_VAL=$WORK/val_gt.json IOU_THRESH=0.25 \
@@ -45,10 +53,7 @@ data)
   done ;;
 train)
   # stage 1: grid-28 coarse masks; its iteration-2000 checkpoint starts stage 2
-  DATA_ROOT=$WORK/ds/patches bash "$ROOT/tools/dist_train.sh" "$CONFIG" "$GPUS" \
-    --work-dir "$WORK/train" --no-validate --seed 0 --cfg-options model.pretrained=None \
-    runner.max_iters=3500 optimizer.lr=0.02 log_config.interval=50 data.workers_per_gpu=1 \
-    checkpoint_config.interval=500
+  stage1 "$CONFIG" "$WORK/train"
   # stage 2: grid-28 and coarser grid-12 masks, so that the image has to be used
   DATA_ROOT=$WORK/ds2/patches bash "$ROOT/tools/dist_train.sh" "$CONFIG" "$GPUS" \
     --work-dir "$WORK/train_ft" --no-validate --seed 1 --load-from "$WORK/train/iter_2000.pth" \
@@ -56,10 +61,12 @@ train)
     log_config.interval=50 data.workers_per_gpu=1 checkpoint_config.interval=500
   python "$ROOT/tools/publish_model.py" "$WORK/train_ft/iter_2500.pth" "$CKPT" --fp16 ;;
 refine)
-  refine "$WORK/val_coarse.json" "$WORK/val_refined.json"
-  py upper_bound.py "$WORK/val_coarse.json" "$WORK/val_gt.json" "$WORK/val_upper.json"
-  py eval.py "$WORK/val_gt.json" "$WORK/val_coarse.json" "$WORK/val_refined.json" \
-    "$WORK/val_upper.json" --out "$WORK/metrics_main.json" ;;
+  for g in "" _g14; do
+    refine "$WORK/val_coarse$g.json" "$WORK/val_refined$g.json"
+    py upper_bound.py "$WORK/val_coarse$g.json" "$WORK/val_gt.json" "$WORK/val_upper$g.json"
+  done
+  (cd "$WORK" && py eval.py val_gt.json val_coarse.json val_refined.json val_upper.json \
+    val_coarse_g14.json val_refined_g14.json val_upper_g14.json --out metrics_main.json) ;;
 ablate)
   for t in 0.25 0.45 0.55; do
     IOU_THRESH=$t refine "$WORK/val_coarse.json" "$WORK/val_nms$t.json"; done
@@ -69,11 +76,23 @@ ablate)
   (cd "$WORK" && py eval.py val_gt.json val_coarse.json val_nms0.25.json val_nms0.45.json \
     val_nms0.55.json val_patch32.json val_patch96.json val_pad5.json \
     --out metrics_ablation.json) ;;
+nomask)
+  # same stage-1 run without the mask branch; both arms compared at iteration 1000
+  [ -f "$WORK/train/iter_1000.pth" ] || stage1 "$CONFIG" "$WORK/train"
+  stage1 "$ROOT/configs/bpr/hrnet18s_128_nomask.py" "$WORK/train_nomask"
+  for c in val_coarse val_coarse_g14; do
+    refine "$WORK/$c.json" "$WORK/${c}_mask1000.json" "$CONFIG" "$WORK/train/iter_1000.pth"
+    refine "$WORK/$c.json" "$WORK/${c}_nomask1000.json" \
+      "$ROOT/configs/bpr/hrnet18s_128_nomask.py" "$WORK/train_nomask/iter_1000.pth"
+  done
+  (cd "$WORK" && py eval.py val_gt.json val_coarse.json val_coarse_mask1000.json \
+    val_coarse_nomask1000.json val_coarse_g14.json val_coarse_g14_mask1000.json \
+    val_coarse_g14_nomask1000.json --out metrics_nomask.json) ;;
 speed)
   py benchmarks/bench_speed.py "$WORK/val_gt.json" "$WORK/val_coarse.json" "$DATA" \
     --max-images 42 --network-images 5 --repeat 3 ;;
 pictures)
-  py visualize.py "$WORK/val_gt.json" "$DATA" "$WORK/val_coarse.json" "$WORK/val_refined.json" \
-    "$WORK/pictures" --num 42 --crop ;;
+  py visualize.py "$WORK/val_gt.json" "$DATA" "$WORK/val_coarse_g14.json" \
+    "$WORK/val_refined_g14.json" "$WORK/pictures" --num 42 --crop --gt ;;
 *) echo "unknown step $step" >&2; exit 2 ;;
 esac; done
