@@ -51,6 +51,23 @@ def test_shifted_mask_hurts_boundary_ap_more_than_mask_ap():
     assert metrics['bAP'] < metrics['AP'] - 20
 
 
+def test_instance_ious_pair_each_result_with_its_object():
+    gt = [_box(10, 110, 20, 80), _box(10, 110, 100, 150)]
+    # in result order: a perfect copy of the second object, a 3-px shift of the first, and a
+    # mask that touches no object
+    res_masks = [gt[1], _box(13, 113, 23, 83), _box(112, 118, 85, 95)]
+    res = [dict(image_id=1, category_id=1, score=0.9, segmentation=encode(m))
+           for m in res_masks]
+    metrics = coco_mask_metrics(_gt(gt), res)
+    shifted_iou = (97 * 57) / (100 * 60 * 2 - 97 * 57)
+    assert metrics['mIoU'] == pytest.approx(100 * (1 + shifted_iou + 0) / 3)
+    # the shift moves the whole boundary band: its boundary IoU falls far below its mask IoU
+    assert metrics['mBIoU'] < metrics['mIoU'] - 10
+    perfect = coco_mask_metrics(_gt(gt), [dict(r, segmentation=encode(m))
+                                          for r, m in zip(res, gt)])
+    assert perfect['mIoU'] == pytest.approx(100.0) and perfect['mBIoU'] == pytest.approx(100.0)
+
+
 def test_eval_cli_prints_side_by_side(tmp_path):
     masks = [_box(20, 100, 30, 70)]
     gt_path = tmp_path / 'gt.json'

@@ -7,6 +7,7 @@ Results are COCO-form JSON files or Cityscapes-form folders (txt + PNG; GT_JSON 
 instancesonly_filtered_gtFine_*.json). AP/AP50/AP75: pycocotools. bAP*: Boundary IoU
 (d = 2% of the image diagonal; a detection matches on min(mask IoU, boundary IoU)). AF*: AP
 computed with the boundary F-score (tolerance ceil(0.00088 x diagonal) px) as the overlap.
+mIoU/mBIoU: mean mask IoU / Boundary IoU of each result with its best-matching GT instance.
 With --gtfine, csAP/csAP50 come from cityscapesScripts' own evaluation.
 """
 import argparse
@@ -16,7 +17,8 @@ from bpr.core.cityscapes import cityscapes_to_coco
 from bpr.core.io import cli, dump_json, load_gt, load_results
 from bpr.evaluation import cityscapes_ap, coco_mask_metrics
 
-SHOWN = ('AP', 'AP50', 'AP75', 'bAP', 'bAP50', 'bAP75', 'AF', 'AF50', 'AF75', 'csAP', 'csAP50')
+SHOWN = ('AP', 'AP50', 'AP75', 'bAP', 'bAP50', 'bAP75', 'AF', 'AF50', 'AF75', 'mIoU', 'mBIoU',
+         'csAP', 'csAP50')
 
 
 def evaluate(gt_json: str, gt: dict, path: str, dilation_ratio: float, gtfine: str = None):

@@ -44,20 +44,27 @@ class _PairwiseCOCOeval(COCOeval):
         return self.overlap(imgId, [dt[i] for i in order[:p.maxDets[-1]]], gt)
 
 
+class _BoundaryCache:
+    """Boundary-band RLEs of the annotations of COCO objects, computed once."""
+
+    def __init__(self, dilation_ratio: float = 0.02):
+        self.dilation_ratio = dilation_ratio
+        self._rles = {}
+
+    def __call__(self, coco, ann) -> dict:
+        key = (id(coco), ann['id'])
+        if key not in self._rles:
+            mask = coco.annToMask(ann)
+            self._rles[key] = encode(mask_to_boundary(mask, self.dilation_ratio))
+        return self._rles[key]
+
+
 class BoundaryCOCOeval(_PairwiseCOCOeval):
     """COCOeval whose IoU is ``min(mask IoU, boundary IoU)``: boundary AP."""
 
     def __init__(self, coco_gt, coco_dt, dilation_ratio: float = 0.02):
         super().__init__(coco_gt, coco_dt)
-        self.dilation_ratio = dilation_ratio
-        self._boundaries = {}
-
-    def _boundary(self, coco, ann) -> dict:
-        key = (id(coco), ann['id'])
-        if key not in self._boundaries:
-            mask = coco.annToMask(ann)
-            self._boundaries[key] = encode(mask_to_boundary(mask, self.dilation_ratio))
-        return self._boundaries[key]
+        self._boundary = _BoundaryCache(dilation_ratio)
 
     def overlap(self, imgId, dt, gt):
         crowd = [int(g['iscrowd']) for g in gt]
@@ -66,6 +73,38 @@ class BoundaryCOCOeval(_PairwiseCOCOeval):
         b_iou = mask_utils.iou([self._boundary(self.cocoDt, d) for d in dt],
                                [self._boundary(self.cocoGt, g) for g in gt], crowd)
         return np.minimum(mask_iou, b_iou)
+
+
+def instance_ious(coco_gt, coco_dt, dilation_ratio: float = 0.02) -> np.ndarray:
+    """``(N, 2)`` mask IoU and boundary IoU of every detection with its best same-category
+    non-crowd GT instance (by mask IoU), in the order of ``coco_dt``; zeros when none overlaps.
+
+    Unlike AP this pairs each output instance with the object it segments, which shows how
+    much a refiner moves each boundary.
+    """
+    boundary = _BoundaryCache(dilation_ratio)
+    dts = coco_dt.loadAnns(coco_dt.getAnnIds())
+    out = np.zeros((len(dts), 2))
+    by_image = {}
+    for i, d in enumerate(dts):
+        by_image.setdefault(d['image_id'], []).append(i)
+    for img_id, idx in by_image.items():
+        gts = [g for g in coco_gt.imgToAnns[img_id] if not g.get('iscrowd', 0)]
+        if not gts:
+            continue
+        dt = [dts[i] for i in idx]
+        iou = np.asarray(mask_utils.iou([coco_dt.annToRLE(d) for d in dt],
+                                        [coco_gt.annToRLE(g) for g in gts], [0] * len(gts)))
+        same = np.array([d['category_id'] for d in dt])[:, None] == \
+            np.array([g['category_id'] for g in gts])[None, :]
+        iou = np.where(same, iou.reshape(len(dt), len(gts)), 0.0)
+        best = iou.argmax(axis=1)
+        for k, (i, j) in enumerate(zip(idx, best)):
+            if iou[k, j] > 0:
+                b_iou = mask_utils.iou([boundary(coco_dt, dts[i])],
+                                       [boundary(coco_gt, gts[j])], [0])
+                out[i] = iou[k, j], float(np.asarray(b_iou).ravel()[0])
+    return out
 
 
 def _contour(mask: np.ndarray) -> np.ndarray:
@@ -134,20 +173,24 @@ def _summarize(evaluator) -> Dict[str, float]:
 
 def coco_mask_metrics(gt: dict, results: List[dict], boundary: bool = True,
                       dilation_ratio: float = 0.02, fscore: bool = False) -> Dict[str, float]:
-    """``{'AP', 'AP50', ..., 'bAP', 'bAP50', ...}`` in percent for COCO-form results, and with
-    ``fscore`` the boundary F-score AP ``'AF'``, ``'AF50'``, ``'AF75'``."""
+    """``{'AP', 'AP50', ..., 'bAP', 'bAP50', ...}`` in percent for COCO-form results, with the
+    per-instance means of :func:`instance_ious` (``'mIoU'``, ``'mBIoU'``), and with ``fscore``
+    the boundary F-score AP ``'AF'``, ``'AF50'``, ``'AF75'``."""
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
         coco_gt.dataset = gt
         coco_gt.createIndex()
         coco_dt = coco_gt.loadRes([dict(r) for r in results]) if results else COCO()
     if not results:
-        keys = METRICS + tuple('b' + m for m in METRICS) + ('AF', 'AF50', 'AF75')
+        keys = METRICS + tuple('b' + m for m in METRICS) + ('AF', 'AF50', 'AF75', 'mIoU',
+                                                            'mBIoU')
         return {k: 0.0 for k in keys}
     out = _summarize(COCOeval(coco_gt, coco_dt, 'segm'))
     if boundary:
         b = _summarize(BoundaryCOCOeval(coco_gt, coco_dt, dilation_ratio))
         out.update({'b' + k: v for k, v in b.items()})
+        m_iou, m_biou = instance_ious(coco_gt, coco_dt, dilation_ratio).mean(axis=0) * 100
+        out.update(mIoU=float(m_iou), mBIoU=float(m_biou))
     if fscore:
         f = _summarize(FScoreCOCOeval(coco_gt, coco_dt))
         out.update(AF=f['AP'], AF50=f['AP50'], AF75=f['AP75'])
