@@ -5,7 +5,7 @@
 #
 # DATA holds pennfudan/{images,annotations} and coco128/{images,annotations} (COCO form).
 # Steps (default: all but the training ones): data train refine ablate nomask speed pictures.
-# `train` takes about 80 minutes on 2 CPU cores and overwrites CKPT; `nomask` (the mask-channel
+# `train` takes about 130 minutes on 2 CPU cores and overwrites CKPT; `nomask` (the mask-channel
 # ablation) trains stage 1 again without the mask branch (about 60 minutes).
 # CKPT (default: checkpoints/bpr_hrnet18s_128_default.pth) is the model evaluated.
 set -euo pipefail
@@ -19,6 +19,10 @@ export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 STEPS=${*:-data refine ablate speed pictures}
 mkdir -p "$WORK"
 py() { python "$ROOT/tools/$1" "${@:2}"; }
+concat() {  # concat OUT IN...: one COCO results file
+  python -c "import json, sys; json.dump(sum((json.load(open(f)) for f in sys.argv[2:]), []),
+    open(sys.argv[1], 'w'))" "$@"
+}
 refine() {  # refine COARSE OUT [CONFIG CKPT]
   IMG_DIR=$DATA GT_JSON=$WORK/val_gt.json GPUS=$GPUS sh "$ROOT/tools/inference_coco.sh" \
     "${3:-$CONFIG}" "${4:-$CKPT}" "$1" "$2"
@@ -40,12 +44,15 @@ data)
   py make_coarse.py "$WORK/train_gt.json" "$WORK/train_coarse.json" --seed 1
   py make_coarse.py "$WORK/train_gt.json" "$WORK/train_coarse_g12.json" --grid 12 \
     --jitter 0.1 --seed 3
-  python -c "import json, sys; json.dump(sum((json.load(open(f)) for f in sys.argv[2:]), []),
-    open(sys.argv[1], 'w'))" "$WORK/train_coarse_mix.json" "$WORK/train_coarse.json" \
-    "$WORK/train_coarse_g12.json"
+  py make_coarse.py "$WORK/train_gt.json" "$WORK/train_coarse_g14.json" --grid 14 \
+    --jitter 0.08 --seed 4
+  py make_coarse.py "$WORK/train_gt.json" "$WORK/train_coarse_s5.json" --seed 5
+  concat "$WORK/train_coarse_mix.json" "$WORK/train_coarse.json" "$WORK/train_coarse_g12.json"
+  concat "$WORK/train_coarse_mix3.json" "$WORK/train_coarse.json" \
+    "$WORK/train_coarse_g12.json" "$WORK/train_coarse_g14.json" "$WORK/train_coarse_s5.json"
   py make_coarse.py "$WORK/val_gt.json" "$WORK/val_coarse.json" --seed 2
   py make_coarse.py "$WORK/val_gt.json" "$WORK/val_coarse_g14.json" --grid 14 --seed 2
-  for ds in ds:train_coarse ds2:train_coarse_mix; do
+  for ds in ds:train_coarse ds2:train_coarse_mix ds3:train_coarse_mix3; do
     IMG_DIR_TRAIN=$DATA IMG_DIR_VAL=$DATA GT_JSON_TRAIN=$WORK/train_gt.json \
       GT_JSON_VAL=$WORK/val_gt.json IOU_THRESH=0.25 \
       sh "$ROOT/tools/prepare_dataset_coco.sh" "$WORK/${ds#*:}.json" "$WORK/val_coarse.json" \
@@ -59,7 +66,12 @@ train)
     --work-dir "$WORK/train_ft" --no-validate --seed 1 --load-from "$WORK/train/iter_2000.pth" \
     --cfg-options model.pretrained=None runner.max_iters=2500 optimizer.lr=0.02 \
     log_config.interval=50 data.workers_per_gpu=1 checkpoint_config.interval=500
-  python "$ROOT/tools/publish_model.py" "$WORK/train_ft/iter_2500.pth" "$CKPT" --fp16 ;;
+  # stage 3: twice the patches (two more coarse-mask draws, one of them grid 14), lower lr
+  DATA_ROOT=$WORK/ds3/patches bash "$ROOT/tools/dist_train.sh" "$CONFIG" "$GPUS" \
+    --work-dir "$WORK/train_s3" --no-validate --seed 3 --load-from "$WORK/train_ft/iter_2500.pth" \
+    --cfg-options model.pretrained=None runner.max_iters=4000 optimizer.lr=0.01 \
+    log_config.interval=50 data.workers_per_gpu=1 checkpoint_config.interval=500
+  python "$ROOT/tools/publish_model.py" "$WORK/train_s3/iter_4000.pth" "$CKPT" --fp16 ;;
 refine)
   for g in "" _g14; do
     refine "$WORK/val_coarse$g.json" "$WORK/val_refined$g.json"
