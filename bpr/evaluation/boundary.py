@@ -64,25 +64,27 @@ class BoundaryCOCOeval(_PairwiseCOCOeval):
 
     def __init__(self, coco_gt, coco_dt, dilation_ratio: float = 0.02):
         super().__init__(coco_gt, coco_dt)
-        self._boundary = _BoundaryCache(dilation_ratio)
+        self.boundary_rle = _BoundaryCache(dilation_ratio)
 
     def overlap(self, imgId, dt, gt):
         crowd = [int(g['iscrowd']) for g in gt]
         mask_iou = mask_utils.iou([d['segmentation'] for d in dt],
                                   [g['segmentation'] for g in gt], crowd)
-        b_iou = mask_utils.iou([self._boundary(self.cocoDt, d) for d in dt],
-                               [self._boundary(self.cocoGt, g) for g in gt], crowd)
+        b_iou = mask_utils.iou([self.boundary_rle(self.cocoDt, d) for d in dt],
+                               [self.boundary_rle(self.cocoGt, g) for g in gt], crowd)
         return np.minimum(mask_iou, b_iou)
 
 
-def instance_ious(coco_gt, coco_dt, dilation_ratio: float = 0.02) -> np.ndarray:
+def instance_ious(coco_gt, coco_dt, dilation_ratio: float = 0.02,
+                  boundary_rle=None) -> np.ndarray:
     """``(N, 2)`` mask IoU and boundary IoU of every detection with its best same-category
     non-crowd GT instance (by mask IoU), in the order of ``coco_dt``; zeros when none overlaps.
 
     Unlike AP this pairs each output instance with the object it segments, which shows how
-    much a refiner moves each boundary.
+    much a refiner moves each boundary. ``boundary_rle`` (a :class:`BoundaryCOCOeval`'s) reuses
+    boundary bands already computed.
     """
-    boundary = _BoundaryCache(dilation_ratio)
+    boundary = boundary_rle or _BoundaryCache(dilation_ratio)
     dts = coco_dt.loadAnns(coco_dt.getAnnIds())
     out = np.zeros((len(dts), 2))
     by_image = {}
@@ -93,17 +95,17 @@ def instance_ious(coco_gt, coco_dt, dilation_ratio: float = 0.02) -> np.ndarray:
         if not gts:
             continue
         dt = [dts[i] for i in idx]
+        shape, crowd = (len(dt), len(gts)), [0] * len(gts)
         iou = np.asarray(mask_utils.iou([coco_dt.annToRLE(d) for d in dt],
-                                        [coco_gt.annToRLE(g) for g in gts], [0] * len(gts)))
+                                        [coco_gt.annToRLE(g) for g in gts], crowd))
         same = np.array([d['category_id'] for d in dt])[:, None] == \
             np.array([g['category_id'] for g in gts])[None, :]
-        iou = np.where(same, iou.reshape(len(dt), len(gts)), 0.0)
-        best = iou.argmax(axis=1)
-        for k, (i, j) in enumerate(zip(idx, best)):
-            if iou[k, j] > 0:
-                b_iou = mask_utils.iou([boundary(coco_dt, dts[i])],
-                                       [boundary(coco_gt, gts[j])], [0])
-                out[i] = iou[k, j], float(np.asarray(b_iou).ravel()[0])
+        iou = np.where(same, iou.reshape(shape), 0.0)
+        b_iou = np.asarray(mask_utils.iou([boundary(coco_dt, d) for d in dt],
+                                          [boundary(coco_gt, g) for g in gts], crowd))
+        rows, best = np.arange(len(dt)), iou.argmax(axis=1)
+        pairs = np.stack([iou[rows, best], b_iou.reshape(shape)[rows, best]], axis=1)
+        out[idx] = np.where(pairs[:, :1] > 0, pairs, 0.0)
     return out
 
 
@@ -187,9 +189,10 @@ def coco_mask_metrics(gt: dict, results: List[dict], boundary: bool = True,
         return {k: 0.0 for k in keys}
     out = _summarize(COCOeval(coco_gt, coco_dt, 'segm'))
     if boundary:
-        b = _summarize(BoundaryCOCOeval(coco_gt, coco_dt, dilation_ratio))
-        out.update({'b' + k: v for k, v in b.items()})
-        m_iou, m_biou = instance_ious(coco_gt, coco_dt, dilation_ratio).mean(axis=0) * 100
+        evaluator = BoundaryCOCOeval(coco_gt, coco_dt, dilation_ratio)
+        out.update({'b' + k: v for k, v in _summarize(evaluator).items()})
+        ious = instance_ious(coco_gt, coco_dt, boundary_rle=evaluator.boundary_rle)
+        m_iou, m_biou = ious.mean(axis=0) * 100
         out.update(mIoU=float(m_iou), mBIoU=float(m_biou))
     if fscore:
         f = _summarize(FScoreCOCOeval(coco_gt, coco_dt))
