@@ -27,11 +27,14 @@ refine() {  # refine COARSE OUT [CONFIG CKPT]
   IMG_DIR=$DATA GT_JSON=$WORK/val_gt.json GPUS=$GPUS sh "$ROOT/tools/inference_coco.sh" \
     "${3:-$CONFIG}" "${4:-$CKPT}" "$1" "$2"
 }
-stage1() {  # stage1 CONFIG WORK_DIR: grid-28 coarse masks, from scratch
-  DATA_ROOT=$WORK/ds/patches bash "$ROOT/tools/dist_train.sh" "$1" "$GPUS" \
-    --work-dir "$2" --no-validate --seed 0 --cfg-options model.pretrained=None \
-    runner.max_iters=3500 optimizer.lr=0.02 log_config.interval=50 data.workers_per_gpu=1 \
+fit() {  # fit CONFIG DATASET WORK_DIR SEED ITERS LR [dist_train.sh options]
+  DATA_ROOT=$WORK/$2/patches bash "$ROOT/tools/dist_train.sh" "$1" "$GPUS" --work-dir "$3" \
+    --no-validate --seed "$4" "${@:7}" --cfg-options model.pretrained=None \
+    runner.max_iters="$5" optimizer.lr="$6" log_config.interval=50 data.workers_per_gpu=1 \
     checkpoint_config.interval=500
+}
+stage1() {  # stage1 CONFIG WORK_DIR: grid-28 coarse masks, from scratch
+  fit "$1" ds "$2" 0 3500 0.02
 }
 
 for step in $STEPS; do case $step in
@@ -62,15 +65,9 @@ train)
   # stage 1: grid-28 coarse masks; its iteration-2000 checkpoint starts stage 2
   stage1 "$CONFIG" "$WORK/train"
   # stage 2: grid-28 and coarser grid-12 masks, so that the image has to be used
-  DATA_ROOT=$WORK/ds2/patches bash "$ROOT/tools/dist_train.sh" "$CONFIG" "$GPUS" \
-    --work-dir "$WORK/train_ft" --no-validate --seed 1 --load-from "$WORK/train/iter_2000.pth" \
-    --cfg-options model.pretrained=None runner.max_iters=2500 optimizer.lr=0.02 \
-    log_config.interval=50 data.workers_per_gpu=1 checkpoint_config.interval=500
+  fit "$CONFIG" ds2 "$WORK/train_ft" 1 2500 0.02 --load-from "$WORK/train/iter_2000.pth"
   # stage 3: twice the patches (two more coarse-mask draws, one of them grid 14), lower lr
-  DATA_ROOT=$WORK/ds3/patches bash "$ROOT/tools/dist_train.sh" "$CONFIG" "$GPUS" \
-    --work-dir "$WORK/train_s3" --no-validate --seed 3 --load-from "$WORK/train_ft/iter_2500.pth" \
-    --cfg-options model.pretrained=None runner.max_iters=4000 optimizer.lr=0.01 \
-    log_config.interval=50 data.workers_per_gpu=1 checkpoint_config.interval=500
+  fit "$CONFIG" ds3 "$WORK/train_s3" 3 4000 0.01 --load-from "$WORK/train_ft/iter_2500.pth"
   python "$ROOT/tools/publish_model.py" "$WORK/train_s3/iter_4000.pth" "$CKPT" --fp16 ;;
 refine)
   for g in "" _g14; do
