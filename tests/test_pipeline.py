@@ -141,3 +141,37 @@ def test_on_disk_path_matches_in_memory_path(coco, patches, model, tmp_path):
         assert np.array_equal(mask_utils.decode(a['segmentation']),
                               mask_utils.decode(b['segmentation']))
         assert a['extra'] == b['extra']
+
+
+FLIP = 'data.test.pipeline.2.flip'
+
+
+@pytest.mark.parametrize('options', [{}, {FLIP: True},
+                                     {FLIP: True, 'data.test.pipeline.2.img_ratios': [0.75, 1.0],
+                                      'data.test.pipeline.2.flip_direction':
+                                      ['horizontal', 'vertical']}])
+def test_in_memory_network_matches_stock_test_pipeline(patches, tmp_path, options):
+    """run_patches == mmseg's pipeline + forward_test (aug_test for flips and scales)."""
+    import mmcv
+    import torch
+    from bpr.apis import run_patches
+    from bpr.apis.test import run_test
+    ckpt = str(tmp_path / 'w.pth')
+    torch.manual_seed(0)
+    torch.save(dict(state_dict=init_refiner(TINY_CONFIG, 'none', 'cpu').state_dict()), ckpt)
+    stock, _ = run_test(TINY_CONFIG, ckpt, cfg_options=dict(options, **{
+        'data.test.data_root': patches}), device='cpu', progress=False)
+    model = init_refiner(TINY_CONFIG, ckpt, 'cpu', cfg_options=options)
+    names = sorted(os.listdir(osp.join(patches, 'img_dir', 'val')))
+    imgs = np.stack([mmcv.imread(osp.join(patches, 'img_dir', 'val', n)) for n in names])
+    masks = np.stack([mmcv.imread(osp.join(patches, 'mask_dir', 'val', n), 'unchanged') > 127
+                      for n in names])
+    ours = run_patches(model, imgs, masks, batch_size=7)
+    # the dataset lists its patches sorted by name
+    assert len(stock) == len(ours) == len(names)
+    diff = np.abs(np.stack(stock) - ours)
+    # the stock pipeline rounds the resized image to uint8, the in-memory path does not
+    assert diff.max() < 2e-3, diff.max()
+    if options:
+        plain = run_patches(init_refiner(TINY_CONFIG, ckpt, 'cpu'), imgs, masks)
+        assert np.abs(plain - ours).max() > 20 * diff.max()

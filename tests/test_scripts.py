@@ -277,3 +277,28 @@ def test_bench_speed_reports_medians_of_runs(coco, tmp_path):
     row = re.search(r'\| hrnet18s_64_tiny.py \| cpu \(\d+ threads\) \| ([\d.]+) .* \| (\d+) ',
                     report)
     assert row and float(row[1]) > 0 and int(row[2]) > 0, report
+
+
+def test_inference_coco_sh_passes_cfg_options(coco, tmp_path):
+    """Options after the arguments reach the model: flip TTA from the command line."""
+    import torch
+    from bpr.apis import init_refiner
+    from bpr.apis.coco import refine_coco_file
+    from bpr.core import PatchConfig
+    torch.manual_seed(0)
+    ckpt = str(tmp_path / 'w.pth')
+    torch.save(dict(state_dict=init_refiner(TINY_CONFIG, 'none', 'cpu').state_dict()), ckpt)
+    out = str(tmp_path / 'flip.json')
+    run(['sh', 'tools/inference_coco.sh', TINY_CONFIG, ckpt, coco['coarse'], out,
+         '--cfg-options', 'data.test.pipeline.2.flip=True', '--device', 'cpu'],
+        env=dict(IMG_DIR=coco['img_dir'], GT_JSON=coco['gt'], PATCH_SIZE='32'))
+    cfg = PatchConfig(32, 0, 0.25)
+    expected = {}
+    for flip in (False, True):
+        model = init_refiner(TINY_CONFIG, ckpt, 'cpu',
+                             cfg_options={'data.test.pipeline.2.flip': flip})
+        expected[flip] = refine_coco_file(model, coco['coarse'], str(tmp_path / f'{flip}.json'),
+                                          coco['gt'], coco['img_dir'], cfg, progress=False)
+    got = json.load(open(out))
+    assert got == expected[True]
+    assert got != expected[False]

@@ -3,17 +3,22 @@
 #
 #   IOU_THRESH=0.25 IMG_DIR=data/coco/val2017 \
 #   GT_JSON=data/coco/annotations/instances_val2017.json GPUS=4 \
-#   sh tools/inference_coco.sh CONFIG CHECKPOINT COARSE_JSON REFINED_JSON
+#   sh tools/inference_coco.sh CONFIG CHECKPOINT COARSE_JSON REFINED_JSON [OPTIONS]
 #
 # CHECKPOINT "default" (or "") takes the project's default model; "none" random weights.
 # GPUS processes share the images (GPUs, or CPU processes where there is no GPU).
-# Also: PATCH_SIZE (64), PADDING (0), BATCH_SIZE (256), PORT (29500).
+# Also: PATCH_SIZE (64), PADDING (0), BATCH_SIZE (256), PORT (29500). OPTIONS go to
+# tools/refine_coco.py, e.g. --cfg-options data.test.pipeline.2.flip=True (flip test-time
+# augmentation).
 set -e
-[ $# -eq 4 ] || { echo "usage: sh $0 CONFIG CHECKPOINT COARSE_JSON REFINED_JSON" >&2; exit 2; }
+[ $# -ge 4 ] || {
+  echo "usage: sh $0 CONFIG CHECKPOINT COARSE_JSON REFINED_JSON [OPTIONS]" >&2; exit 2; }
 : "${IMG_DIR:?set IMG_DIR to the image folder}"
 : "${GT_JSON:?set GT_JSON to the COCO ground-truth JSON of those images}"
 BPR_ROOT=${BPR_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-CKPT=${2:-default}
-exec sh "$BPR_ROOT/tools/launch.sh" "$BPR_ROOT/tools/refine_coco.py" "$1" "$CKPT" "$3" "$4" \
-  --img-dir "$IMG_DIR" --gt-json "$GT_JSON" --iou-thresh "${IOU_THRESH:-0.25}" \
-  --patch-size "${PATCH_SIZE:-64}" --padding "${PADDING:-0}" --batch-size "${BATCH_SIZE:-256}"
+CONFIG=$1 CKPT=${2:-default} COARSE=$3 OUT=$4
+shift 4
+exec sh "$BPR_ROOT/tools/launch.sh" "$BPR_ROOT/tools/refine_coco.py" \
+  "$CONFIG" "$CKPT" "$COARSE" "$OUT" --img-dir "$IMG_DIR" --gt-json "$GT_JSON" \
+  --iou-thresh "${IOU_THRESH:-0.25}" --patch-size "${PATCH_SIZE:-64}" --padding "${PADDING:-0}" \
+  --batch-size "${BATCH_SIZE:-256}" "$@"

@@ -7,6 +7,8 @@ torchrun) the images are split across processes (GPUs, or CPU processes).
 """
 import argparse
 
+from mmcv import DictAction
+
 from bpr.apis import init_refiner
 from bpr.apis.coco import refine_coco_file
 from bpr.apis.dist import init_dist
@@ -29,12 +31,14 @@ def main(argv=None):
     parser.add_argument('--padding', type=int, default=0)
     parser.add_argument('--batch-size', type=int, default=256, help='patches per forward')
     parser.add_argument('--device', help='cuda, cuda:1, cpu (default: cuda if available)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. data.test.pipeline.2.flip=True')
     parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     device = init_dist() if args.launcher == 'pytorch' else args.device
     ckpt = None if args.checkpoint in ('', 'default') else args.checkpoint
-    model = init_refiner(args.config, ckpt, device)
+    model = init_refiner(args.config, ckpt, device, args.cfg_options)
     refine_coco_file(model, args.coarse_json, args.out_json, args.gt_json, args.img_dir,
                      PatchConfig(args.patch_size, args.padding, args.iou_thresh),
                      args.batch_size)

@@ -1,7 +1,7 @@
 from .inference import (DEFAULT_CHECKPOINT, DEFAULT_CONFIG, default_device, init_refiner,
-                        network_input, refine, refine_masks, run_patches)
+                        patch_views, refine, refine_masks, run_patches)
 
 __all__ = [
-    'DEFAULT_CONFIG', 'DEFAULT_CHECKPOINT', 'default_device', 'init_refiner', 'network_input',
+    'DEFAULT_CONFIG', 'DEFAULT_CHECKPOINT', 'default_device', 'init_refiner', 'patch_views',
     'refine', 'refine_masks', 'run_patches'
 ]

@@ -2,7 +2,7 @@
 import copy
 import os.path as osp
 import warnings
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from mmcv.cnn.utils import revert_sync_batchnorm
 from mmcv.runner import load_checkpoint
+from mmseg.datasets.builder import PIPELINES
 from mmseg.models import build_segmentor
 
 from ..core import PatchConfig, decode, encode, extract_image, reassemble_image
@@ -25,7 +26,8 @@ def default_device() -> str:
 
 def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
                  checkpoint: Optional[str] = None,
-                 device: Optional[str] = None) -> torch.nn.Module:
+                 device: Optional[str] = None,
+                 cfg_options: Optional[dict] = None) -> torch.nn.Module:
     """Build the refinement network from a config and load a checkpoint.
 
     Args:
@@ -34,8 +36,12 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
             config is the default one, otherwise keeps the random initialisation (with a
             warning). ``'none'`` always keeps the random initialisation.
         device: ``'cuda'``, ``'cuda:1'``, ``'cpu'``...; default: CUDA if available.
+        cfg_options: Config overrides as ``--cfg-options`` gives them, e.g.
+            ``{'data.test.pipeline.2.flip': True}`` for flip test-time augmentation.
     """
     cfg = mmcv.Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
     if checkpoint is None and isinstance(config, str) and osp.samefile(config, DEFAULT_CONFIG) \
             and osp.isfile(DEFAULT_CHECKPOINT):
         checkpoint = DEFAULT_CHECKPOINT
@@ -56,24 +62,47 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
     return model
 
 
-def network_input(cfg: mmcv.Config) -> Tuple[Tuple[int, int], dict]:
-    """Network input size ``(w, h)`` and ``img_norm_cfg`` of a refiner config's test pipeline."""
-    size, norm = None, None
+class PatchViews(NamedTuple):
+    """Test-time views of a patch, as the config's test pipeline defines them.
+
+    ``sizes``: network input sizes ``(w, h)``, one per scale; ``flips``: ``(direction,
+    weight)`` pairs, direction ``None`` (as is), ``'horizontal'`` or ``'vertical'``;
+    ``norm``: the ``Normalize`` step. The weighted mean of the views' probabilities is what
+    mmseg's ``aug_test`` computes (``MultiScaleFlipAug`` repeats the unflipped view once per
+    flip direction).
+    """
+    sizes: List[Tuple[int, int]]
+    flips: List[Tuple[Optional[str], int]]
+    norm: dict
+
+
+def patch_views(cfg: mmcv.Config) -> PatchViews:
+    """The :class:`PatchViews` of a refiner config's ``data.test.pipeline``.
+
+    Follows mmseg's ``MultiScaleFlipAug`` (``img_scale``, ``img_ratios``, ``flip``,
+    ``flip_direction``), or a plain ``Resize`` step without it.
+    """
+    sizes, flips, norm = None, [(None, 1)], None
     steps = list(cfg.data.test.pipeline)
     while steps:
         step = steps.pop(0)
         if step['type'] == 'MultiScaleFlipAug':
-            size = size or step['img_scale']
+            aug = PIPELINES.build(dict(step, transforms=[]))
+            if aug.img_scale is None:
+                raise ValueError('config: MultiScaleFlipAug needs img_scale for patches')
+            sizes = [tuple(s) for s in aug.img_scale]
+            if aug.flip:
+                dirs = list(aug.flip_direction)
+                flips = [(None, len(dirs))] + [(d, 1) for d in dirs]
             steps = list(step['transforms']) + steps
-        elif step['type'] == 'Resize' and step.get('img_scale'):
-            size = step['img_scale']
+        elif step['type'] == 'Resize' and step.get('img_scale') and sizes is None:
+            scale = step['img_scale']
+            sizes = [tuple(scale[0] if isinstance(scale[0], (tuple, list)) else scale)]
         elif step['type'] == 'Normalize':
             norm = step
-    if size is None or norm is None:
+    if sizes is None or norm is None:
         raise ValueError('config: the test pipeline needs a Resize size and a Normalize step')
-    if isinstance(size, list) and isinstance(size[0], (tuple, list)):
-        size = size[0]
-    return tuple(size), norm
+    return PatchViews(sizes, flips, norm)
 
 
 @torch.no_grad()
@@ -83,29 +112,40 @@ def run_patches(model: torch.nn.Module, img_patches: np.ndarray, mask_patches: n
 
     ``img_patches`` (N, S, S, 3) uint8 in BGR order (as read by mmcv/OpenCV), ``mask_patches``
     (N, S, S) binary. Same preprocessing as the test pipeline: bilinear resize of the image
-    to the network size, RGB + ImageNet normalisation, nearest resize of the mask to {-1, 1}.
+    to the network size, RGB + ImageNet normalisation, nearest resize of the mask to {-1, 1};
+    the probabilities of the pipeline's test-time views (scales, flips) are averaged.
     """
     n, side = len(img_patches), img_patches.shape[1] if len(img_patches) else 0
     if n == 0:
         return np.zeros((0, side, side), np.float32)
-    (w, h), norm = network_input(model.cfg)
+    views = patch_views(model.cfg)
     device = next(model.parameters()).device
-    mean = torch.tensor(norm['mean'], device=device).view(1, 3, 1, 1)
-    std = torch.tensor(norm['std'], device=device).view(1, 3, 1, 1)
-    meta = [dict(img_shape=(h, w, 3), ori_shape=(side, side, 3), flip=False)]
+    mean = torch.tensor(views.norm['mean'], device=device).view(1, 3, 1, 1)
+    std = torch.tensor(views.norm['std'], device=device).view(1, 3, 1, 1)
+    total = len(views.sizes) * sum(weight for _, weight in views.flips)
     out = np.empty((n, side, side), np.float32)
     for start in range(0, n, batch_size):
         img = torch.from_numpy(img_patches[start:start + batch_size]).to(device)
         img = img.permute(0, 3, 1, 2).float()
-        if norm.get('to_rgb', True):
+        if views.norm.get('to_rgb', True):
             img = img.flip(1)
-        img = F.interpolate(img, size=(h, w), mode='bilinear', align_corners=False)
-        img = (img - mean) / std
         mask = torch.from_numpy(mask_patches[start:start + batch_size]).to(device)
         mask = mask[:, None].float() * 2 - 1
-        mask = F.interpolate(mask, size=(h, w), mode='nearest')
-        prob = model.inference(img, meta * len(img), rescale=True, coarse_mask=mask)
-        out[start:start + len(img)] = prob[:, -1].cpu().numpy()
+        prob = 0
+        for w, h in views.sizes:
+            img_s = F.interpolate(img, size=(h, w), mode='bilinear', align_corners=False)
+            img_s = (img_s - mean) / std
+            mask_s = F.interpolate(mask, size=(h, w), mode='nearest')
+            for flip, weight in views.flips:
+                meta = dict(img_shape=(h, w, 3), ori_shape=(side, side, 3), flip=bool(flip),
+                            flip_direction=flip)
+                img_v, mask_v = img_s, mask_s
+                if flip:  # the segmentor flips its output back, as in aug_test
+                    dim = 3 if flip == 'horizontal' else 2
+                    img_v, mask_v = img_s.flip(dim), mask_s.flip(dim)
+                prob = prob + weight * model.inference(img_v, [meta] * len(img), rescale=True,
+                                                       coarse_mask=mask_v)
+        out[start:start + len(img)] = (prob[:, -1] / total).cpu().numpy()
     return out
 
 
