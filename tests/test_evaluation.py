@@ -100,6 +100,53 @@ def test_upper_bound_improves_and_keeps_everything(coco):
     assert m_bound['bAP'] > m_coarse['bAP'] and m_bound['AP'] >= m_coarse['AP']
 
 
+def test_boundary_band_matches_score_and_grows():
+    from bpr.core import boundary_score
+    from bpr.evaluation import boundary_band
+    mask = np.zeros((40, 50), bool)
+    mask[5:30, 0:20] = True  # touches the left image border
+    assert np.array_equal(boundary_band(mask, 1), boundary_score(mask) > 0)
+    b2 = boundary_band(mask, 2)
+    assert b2[5:30, 21].all() and not boundary_band(mask, 1)[5:30, 21].any()
+    assert not b2[5:30, 22].any()
+    assert b2[15, 0:2].all()  # the image border counts as background
+    assert not b2[15, 10] and b2.sum() > boundary_band(mask, 1).sum()
+
+
+def test_band_upper_bound_grows_with_the_band(coco):
+    from bpr.evaluation import upper_bound_results
+    gt, coarse = json.load(open(coco['gt'])), json.load(open(coco['coarse']))
+    m_coarse = coco_mask_metrics(gt, coarse)
+    prev = None
+    for band in (1, 3):
+        bound = upper_bound_results(coarse, gt, band=band)
+        assert [b['extra'] for b in bound] == [c['extra'] for c in coarse]
+        miou = coco_mask_metrics(gt, bound)['mIoU']
+        assert miou > m_coarse['mIoU'] and (prev is None or miou > prev)
+        prev = miou
+    # a band wider than the image is the ground truth itself
+    assert coco_mask_metrics(gt, upper_bound_results(coarse, gt, band=500))['AP'] == \
+        pytest.approx(100.0)
+
+
+def test_upper_bound_cli_options(coco, tmp_path):
+    from bpr.core import PatchConfig
+    from bpr.evaluation import upper_bound_results
+    gt, coarse = json.load(open(coco['gt'])), json.load(open(coco['coarse']))
+    tool = [sys.executable, osp.join(ROOT, 'tools/upper_bound.py'), coco['coarse'], coco['gt']]
+    for opts, kwargs in [(['--band', '2'], dict(band=2)),
+                         (['--patch-size', '32', '--sampling', 'grid'],
+                          dict(cfg=PatchConfig(32, sampling='grid')))]:
+        out = str(tmp_path / 'u.json')
+        proc = subprocess.run(tool + [out] + opts, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        assert json.load(open(out)) == upper_bound_results(coarse, gt, **kwargs)
+    proc = subprocess.run(tool + [str(tmp_path / 'v.json'), '--band', '0'],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and '--band' in proc.stderr
+    assert not (tmp_path / 'v.json').exists()
+
+
 def test_visualize_tool_writes_pictures(coco, tmp_path):
     proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools/visualize.py'), coco['gt'],
                            coco['img_dir'], coco['coarse'], coco['coarse'], str(tmp_path),

@@ -134,3 +134,25 @@ def test_reassembly_averages_overlapping_patches(order):
     assert not refined[5, 5]  # mean(0.9, 0.05) < 0.5
     probs[1] = 0.2
     assert reassemble_image([coarse], [inst], probs, 0)[0][5, 5]  # mean(0.9, 0.2) > 0.5
+
+
+def test_grid_sampling_takes_the_cells_the_boundary_crosses():
+    _, masks = scene(90, 120, seed=3)
+    mask, p = masks[0], 32
+    boxes = propose(mask, PatchConfig(p, 0, sampling='grid'))
+    assert len(boxes) == len({tuple(b) for b in boxes.tolist()})
+    ys, xs = np.nonzero(boundary_score(mask) > 0)
+    covered = np.zeros(mask.shape, bool)
+    for x1, y1, x2, y2 in boxes:
+        covered[y1:y2, x1:x2] = True
+        assert x2 - x1 == p and 0 <= x1 and x2 <= 120 and 0 <= y1 and y2 <= 90
+        # every cell holds boundary pixels (cells past the image edge were moved inside)
+        assert (boundary_score(mask)[y1:y2, x1:x2] > 0).any()
+    assert covered[ys, xs].all()
+    expected = {((y // p) * p, (x // p) * p) for y, x in zip(ys, xs)}
+    assert len(boxes) == len(expected)
+    # on the ROI the grid stays anchored at the image origin
+    assert extract_instance(mask, PatchConfig(p, 0, sampling='grid')).boxes.tolist() == \
+        boxes.tolist()
+    with pytest.raises(ValueError, match='sampling'):
+        propose(mask, PatchConfig(p, 0, sampling='random'))

@@ -279,8 +279,8 @@ def test_bench_speed_reports_medians_of_runs(coco, tmp_path):
     assert row and float(row[1]) > 0 and int(row[2]) > 0, report
 
 
-def test_inference_coco_sh_passes_cfg_options(coco, tmp_path):
-    """Options after the arguments reach the model: flip TTA from the command line."""
+def test_inference_coco_sh_passes_options_and_sampling(coco, tmp_path):
+    """Options after the arguments reach the model (flip TTA), SAMPLING the patch boxes."""
     import torch
     from bpr.apis import init_refiner
     from bpr.apis.coco import refine_coco_file
@@ -291,14 +291,15 @@ def test_inference_coco_sh_passes_cfg_options(coco, tmp_path):
     out = str(tmp_path / 'flip.json')
     run(['sh', 'tools/inference_coco.sh', TINY_CONFIG, ckpt, coco['coarse'], out,
          '--cfg-options', 'data.test.pipeline.2.flip=True', '--device', 'cpu'],
-        env=dict(IMG_DIR=coco['img_dir'], GT_JSON=coco['gt'], PATCH_SIZE='32'))
-    cfg = PatchConfig(32, 0, 0.25)
+        env=dict(IMG_DIR=coco['img_dir'], GT_JSON=coco['gt'], PATCH_SIZE='32',
+                 SAMPLING='grid'))
     expected = {}
-    for flip in (False, True):
+    for flip, sampling in [(True, 'grid'), (False, 'grid'), (True, 'nms')]:
         model = init_refiner(TINY_CONFIG, ckpt, 'cpu',
                              cfg_options={'data.test.pipeline.2.flip': flip})
-        expected[flip] = refine_coco_file(model, coco['coarse'], str(tmp_path / f'{flip}.json'),
-                                          coco['gt'], coco['img_dir'], cfg, progress=False)
+        expected[flip, sampling] = refine_coco_file(
+            model, coco['coarse'], str(tmp_path / 'x.json'), coco['gt'], coco['img_dir'],
+            PatchConfig(32, 0, 0.25, sampling), progress=False)
     got = json.load(open(out))
-    assert got == expected[True]
-    assert got != expected[False]
+    assert got == expected[True, 'grid']
+    assert got != expected[False, 'grid'] and got != expected[True, 'nms']

@@ -7,9 +7,9 @@
 #
 # CHECKPOINT "default" (or "") takes the project's default model; "none" random weights.
 # GPUS processes share the images (GPUs, or CPU processes where there is no GPU).
-# Also: PATCH_SIZE (64), PADDING (0), BATCH_SIZE (256), PORT (29500). OPTIONS go to
-# tools/refine_coco.py, e.g. --cfg-options data.test.pipeline.2.flip=True (flip test-time
-# augmentation).
+# Also: PATCH_SIZE (64), PADDING (0), SAMPLING (nms; grid for the ablation), BATCH_SIZE (256),
+# PORT (29500). OPTIONS go to tools/refine_coco.py, e.g.
+# --cfg-options data.test.pipeline.2.flip=True (flip test-time augmentation).
 set -e
 [ $# -ge 4 ] || {
   echo "usage: sh $0 CONFIG CHECKPOINT COARSE_JSON REFINED_JSON [OPTIONS]" >&2; exit 2; }
@@ -21,4 +21,4 @@ shift 4
 exec sh "$BPR_ROOT/tools/launch.sh" "$BPR_ROOT/tools/refine_coco.py" \
   "$CONFIG" "$CKPT" "$COARSE" "$OUT" --img-dir "$IMG_DIR" --gt-json "$GT_JSON" \
   --iou-thresh "${IOU_THRESH:-0.25}" --patch-size "${PATCH_SIZE:-64}" --padding "${PADDING:-0}" \
-  --batch-size "${BATCH_SIZE:-256}" "$@"
+  --sampling "${SAMPLING:-nms}" --batch-size "${BATCH_SIZE:-256}" "$@"

@@ -14,6 +14,7 @@ from bpr.apis.coco import refine_coco_file
 from bpr.apis.dist import init_dist
 from bpr.core import PatchConfig
 from bpr.core.io import cli
+from bpr.core.patches import SAMPLINGS
 
 
 @cli
@@ -29,6 +30,8 @@ def main(argv=None):
     parser.add_argument('--iou-thresh', type=float, default=0.25, help='NMS IoU threshold')
     parser.add_argument('--patch-size', type=int, default=64)
     parser.add_argument('--padding', type=int, default=0)
+    parser.add_argument('--sampling', choices=SAMPLINGS, default='nms',
+                        help="patch boxes: dense + NMS (BPR's) or the regular grid (ablation)")
     parser.add_argument('--batch-size', type=int, default=256, help='patches per forward')
     parser.add_argument('--device', help='cuda, cuda:1, cpu (default: cuda if available)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -40,7 +43,8 @@ def main(argv=None):
     ckpt = None if args.checkpoint in ('', 'default') else args.checkpoint
     model = init_refiner(args.config, ckpt, device, args.cfg_options)
     refine_coco_file(model, args.coarse_json, args.out_json, args.gt_json, args.img_dir,
-                     PatchConfig(args.patch_size, args.padding, args.iou_thresh),
+                     PatchConfig(args.patch_size, args.padding, args.iou_thresh,
+                                 args.sampling),
                      args.batch_size)
 
 

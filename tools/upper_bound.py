@@ -1,6 +1,10 @@
 """Upper bound of refinement: ground truth pasted inside the selected boundary patches.
 
     python tools/upper_bound.py COARSE_JSON GT_JSON OUT_JSON [--iou-thresh 0.25 ...]
+    python tools/upper_bound.py COARSE_JSON GT_JSON OUT_JSON --band 2
+
+``--band N`` pastes the ground truth within N px of the coarse boundary instead (the paper's
+Table 1 upper bound).
 
 Evaluate OUT_JSON with tools/eval.py to see how much a perfect refiner could gain.
 """
@@ -8,6 +12,7 @@ import argparse
 
 from bpr.core import PatchConfig
 from bpr.core.io import cli, dump_json, load_gt, load_results
+from bpr.core.patches import SAMPLINGS
 from bpr.evaluation import upper_bound_results
 
 
@@ -20,11 +25,17 @@ def main(argv=None):
     parser.add_argument('--iou-thresh', type=float, default=0.25, help='NMS IoU threshold')
     parser.add_argument('--patch-size', type=int, default=64)
     parser.add_argument('--padding', type=int, default=0)
+    parser.add_argument('--sampling', choices=SAMPLINGS, default='nms',
+                        help="patch boxes: dense + NMS (BPR's) or the regular grid (ablation)")
+    parser.add_argument('--band', type=int,
+                        help='paste within this many px of the boundary instead of patches')
     args = parser.parse_args(argv)
+    if args.band is not None and args.band < 1:
+        parser.error('--band must be at least 1')
     gt = load_gt(args.gt_json)
     results = load_results(args.coarse_json, gt, args.gt_json)
-    cfg = PatchConfig(args.patch_size, args.padding, args.iou_thresh)
-    dump_json(upper_bound_results(results, gt, cfg), args.out_json)
+    cfg = PatchConfig(args.patch_size, args.padding, args.iou_thresh, args.sampling)
+    dump_json(upper_bound_results(results, gt, cfg, args.band), args.out_json)
 
 
 if __name__ == '__main__':

@@ -11,11 +11,20 @@ import numpy as np
 from mmcv.ops import nms
 
 
+SAMPLINGS = ('nms', 'grid')
+
+
 class PatchConfig(NamedTuple):
-    """How patches are chosen: box side, context padding, NMS IoU threshold."""
+    """How patches are chosen: box side, context padding, NMS IoU threshold, and sampling.
+
+    ``sampling='nms'`` is BPR's (a dense box on every boundary pixel, then NMS); ``'grid'``
+    takes the cells of a regular ``patch_size`` grid that the boundary crosses (the paper's
+    ablation; ``iou_thresh`` is then unused).
+    """
     patch_size: int = 64
     padding: int = 0
     iou_thresh: float = 0.25
+    sampling: str = 'nms'
 
     @property
     def side(self) -> int:
@@ -62,6 +71,19 @@ def nms_boxes(boxes: np.ndarray, scores: np.ndarray, iou_thresh: float) -> np.nd
     return order[keep.astype(np.int64)]
 
 
+def grid_boxes(score: np.ndarray, patch_size: int, offset=(0, 0)) -> np.ndarray:
+    """Cells (N, 4) of the image's ``patch_size`` grid holding a pixel of non-zero score.
+
+    ``score`` may be an ROI with top-left ``offset`` ``(x, y)``; the grid is anchored at the
+    image origin. Cells come in row-major order.
+    """
+    ys, xs = np.nonzero(score > 0)
+    cells = np.unique(np.stack([(ys + offset[1]) // patch_size,
+                                (xs + offset[0]) // patch_size], axis=1), axis=0)
+    start = cells[:, ::-1].astype(np.int64) * patch_size
+    return np.concatenate([start, start + patch_size], axis=1).reshape(-1, 4)
+
+
 def move_inside(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
     """Shift boxes (keeping their size) so that they lie inside a ``height x width`` image.
 
@@ -83,6 +105,10 @@ def propose(mask: np.ndarray, cfg: PatchConfig, offset=(0, 0), image_size=None) 
     around the instance wherever the image has one, so that the score map is that of the image.
     """
     h, w = image_size if image_size is not None else mask.shape
+    if cfg.sampling not in SAMPLINGS:
+        raise ValueError(f'patch sampling {cfg.sampling!r}: expected one of {SAMPLINGS}')
+    if cfg.sampling == 'grid':
+        return move_inside(grid_boxes(boundary_score(mask), cfg.patch_size, offset), h, w)
     boxes, scores = dense_boxes(boundary_score(mask), cfg.patch_size)
     boxes[:, [0, 2]] += offset[0]
     boxes[:, [1, 3]] += offset[1]

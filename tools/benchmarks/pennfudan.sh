@@ -23,9 +23,9 @@ concat() {  # concat OUT IN...: one COCO results file
   python -c "import json, sys; json.dump(sum((json.load(open(f)) for f in sys.argv[2:]), []),
     open(sys.argv[1], 'w'))" "$@"
 }
-refine() {  # refine COARSE OUT [CONFIG CKPT]
+refine() {  # refine COARSE OUT [CONFIG CKPT [OPTIONS]]
   IMG_DIR=$DATA GT_JSON=$WORK/val_gt.json GPUS=$GPUS sh "$ROOT/tools/inference_coco.sh" \
-    "${3:-$CONFIG}" "${4:-$CKPT}" "$1" "$2"
+    "${3:-$CONFIG}" "${4:-$CKPT}" "$1" "$2" "${@:5}"
 }
 fit() {  # fit CONFIG DATASET WORK_DIR SEED ITERS LR [dist_train.sh options]
   DATA_ROOT=$WORK/$2/patches bash "$ROOT/tools/dist_train.sh" "$1" "$GPUS" --work-dir "$3" \
@@ -73,18 +73,40 @@ refine)
   for g in "" _g14; do
     refine "$WORK/val_coarse$g.json" "$WORK/val_refined$g.json"
     py upper_bound.py "$WORK/val_coarse$g.json" "$WORK/val_gt.json" "$WORK/val_upper$g.json"
-  done
-  (cd "$WORK" && py eval.py val_gt.json val_coarse.json val_refined.json val_upper.json \
-    val_coarse_g14.json val_refined_g14.json val_upper_g14.json --out metrics_main.json) ;;
+    for b in 1 2 3; do
+      py upper_bound.py "$WORK/val_coarse$g.json" "$WORK/val_gt.json" \
+        "$WORK/val_band$b$g.json" --band $b
+    done
+    (cd "$WORK" && py eval.py val_gt.json val_coarse$g.json val_refined$g.json \
+      val_band1$g.json val_band2$g.json val_band3$g.json val_upper$g.json \
+      --out metrics_main$g.json)
+  done ;;
 ablate)
   for t in 0.25 0.45 0.55; do
     IOU_THRESH=$t refine "$WORK/val_coarse.json" "$WORK/val_nms$t.json"; done
   for p in 32 96; do
     PATCH_SIZE=$p refine "$WORK/val_coarse.json" "$WORK/val_patch$p.json"; done
   PADDING=5 refine "$WORK/val_coarse.json" "$WORK/val_pad5.json"
+  refine "$WORK/val_coarse.json" "$WORK/val_flip.json" "$CONFIG" "$CKPT" \
+    --cfg-options data.test.pipeline.2.flip=True
+  SAMPLING=grid refine "$WORK/val_coarse.json" "$WORK/val_grid.json"
+  py upper_bound.py "$WORK/val_coarse.json" "$WORK/val_gt.json" "$WORK/val_upper_grid.json" \
+    --sampling grid
   (cd "$WORK" && py eval.py val_gt.json val_coarse.json val_nms0.25.json val_nms0.45.json \
-    val_nms0.55.json val_patch32.json val_patch96.json val_pad5.json \
-    --out metrics_ablation.json) ;;
+    val_nms0.55.json val_patch32.json val_patch96.json val_pad5.json val_flip.json \
+    val_grid.json val_upper.json val_upper_grid.json --out metrics_ablation.json)
+  # patches per setting
+  python - "$WORK/val_gt.json" "$WORK/val_coarse.json" <<'PY'
+import json, sys
+from bpr.core import PatchConfig, decode, extract_instance
+sizes = {img['id']: (img['height'], img['width']) for img in json.load(open(sys.argv[1]))['images']}
+masks = [decode(r['segmentation'], *sizes[r['image_id']]) for r in json.load(open(sys.argv[2]))]
+for name, cfg in [('nms0.25', PatchConfig(64, 0, 0.25)), ('nms0.45', PatchConfig(64, 0, 0.45)),
+                  ('nms0.55', PatchConfig(64, 0, 0.55)), ('patch32', PatchConfig(32, 0, 0.25)),
+                  ('patch96', PatchConfig(96, 0, 0.25)), ('grid', PatchConfig(sampling='grid'))]:
+    print(f'patches {name}: {sum(extract_instance(m, cfg).num for m in masks)}')
+PY
+  ;;
 nomask)
   # same stage-1 run without the mask branch; both arms compared at iteration 1000
   [ -f "$WORK/train/iter_1000.pth" ] || stage1 "$CONFIG" "$WORK/train"
