@@ -19,9 +19,9 @@ def _boundary_iou(a, b):
 def test_default_checkpoint_loads_without_missing_keys():
     assert osp.isfile(DEFAULT_CHECKPOINT)
     ckpt = CheckpointLoader.load_checkpoint(DEFAULT_CHECKPOINT, map_location='cpu')
-    model = init_refiner(DEFAULT_CONFIG, 'none', device='cpu')
+    model = init_refiner(DEFAULT_CONFIG, 'none', device='cpu', fuse=False)
     assert set(ckpt['state_dict']) == set(model.state_dict())
-    refiner = init_refiner(device='cpu')  # the default checkpoint, strict loading
+    refiner = init_refiner(device='cpu', fuse=False)  # the default checkpoint, strict loading
     k = 'backbone.conv_mask.weight'
     assert torch.allclose(refiner.state_dict()[k], ckpt['state_dict'][k].float())
 

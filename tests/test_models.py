@@ -142,7 +142,7 @@ def test_checkpoint_from_mmcv1_loads_without_missing_keys(tmp_path, legacy, recw
         assert torch.equal(a, b), k
 
     from bpr.apis import init_refiner
-    refiner = init_refiner(CONFIGS['hrnet18s_128'][0], path, device='cpu')
+    refiner = init_refiner(CONFIGS['hrnet18s_128'][0], path, device='cpu', fuse=False)
     assert torch.equal(refiner.backbone.conv_mask.weight, model.backbone.conv_mask.weight)
 
 
@@ -169,3 +169,38 @@ def test_stock_mmseg_sees_the_modules_through_custom_imports():
                           cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith('EncoderDecoderRefine')
+
+
+def _randomise_batchnorm(model, seed=0):
+    """Non-trivial running statistics and affine parameters, so that folding them shows."""
+    gen = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            c = m.num_features
+            m.running_mean.copy_(torch.randn(c, generator=gen))
+            m.running_var.copy_(torch.rand(c, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.rand(c, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.randn(c, generator=gen))
+
+
+@pytest.mark.parametrize('name,use_mask', [('hrnet18s_128', True), ('hrnet18s_128', False),
+                                           ('hrnet48_256', True)])
+def test_fused_network_computes_the_same(name, use_mask):
+    from bpr.models import fuse_conv_bn
+    cfg = mmcv.Config.fromfile(CONFIGS[name][0])
+    cfg.model.pretrained = None
+    cfg.model.backbone.use_coarse_mask = use_mask
+    model = revert_sync_batchnorm(build_segmentor(cfg.model)).eval()
+    _randomise_batchnorm(model)
+    gen = torch.Generator().manual_seed(1)
+    img = torch.randn(2, 3, 64, 64, generator=gen)
+    mask = torch.randint(0, 2, (2, 1, 64, 64), generator=gen).float() * 2 - 1
+    meta = [dict(ori_shape=(64, 64, 3), img_shape=(64, 64, 3), flip=False)] * 2
+    with torch.no_grad():
+        before = model.encode_decode(img, meta, mask)
+        fused = fuse_conv_bn(model)
+        after = fused.encode_decode(img, meta, mask)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                   for m in fused.modules())
+    assert before.abs().max() > 1  # a scale at which a wrong fold shows
+    torch.testing.assert_close(after, before, atol=1e-4, rtol=1e-4)

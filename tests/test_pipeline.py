@@ -158,7 +158,8 @@ def test_in_memory_network_matches_stock_test_pipeline(patches, tmp_path, option
     from bpr.apis.test import run_test
     ckpt = str(tmp_path / 'w.pth')
     torch.manual_seed(0)
-    torch.save(dict(state_dict=init_refiner(TINY_CONFIG, 'none', 'cpu').state_dict()), ckpt)
+    model = init_refiner(TINY_CONFIG, 'none', 'cpu', fuse=False)
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
     stock, _ = run_test(TINY_CONFIG, ckpt, cfg_options=dict(options, **{
         'data.test.data_root': patches}), device='cpu', progress=False)
     model = init_refiner(TINY_CONFIG, ckpt, 'cpu', cfg_options=options)

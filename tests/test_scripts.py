@@ -69,7 +69,8 @@ def test_dist_test_order_and_length(patches, tmp_path):
     from bpr.apis import init_refiner
     import torch
     ckpt = str(tmp_path / 'w.pth')
-    torch.save(dict(state_dict=init_refiner(TINY_CONFIG, 'none', 'cpu').state_dict()), ckpt)
+    model = init_refiner(TINY_CONFIG, 'none', 'cpu', fuse=False)
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
     run(['python', 'tools/test.py', TINY_CONFIG, ckpt, '--out', single, '--device', 'cpu'],
         env=env)
     proc = run(['bash', 'tools/dist_test.sh', TINY_CONFIG, ckpt, '2', '--out', double,
@@ -274,9 +275,11 @@ def test_bench_speed_reports_medians_of_runs(coco, tmp_path):
     assert 'median (min-max) of 2 runs' in report
     speedup = re.search(r'\| speed-up \| ([\d.]+) \(([\d.]+)-([\d.]+)\)x \|', report)
     assert speedup and float(speedup[2]) <= float(speedup[1]) <= float(speedup[3]), report
-    row = re.search(r'\| hrnet18s_64_tiny.py \| cpu \(\d+ threads\) \| ([\d.]+) .* \| (\d+) ',
-                    report)
-    assert row and float(row[1]) > 0 and int(row[2]) > 0, report
+    for network in ('as built', r'fused BN \(\+ NHWC on CPU\)'):
+        row = re.search(rf'\| hrnet18s_64_tiny.py \| {network} \| cpu \(\d+ threads\) \| '
+                        r'([\d.]+) .* \| (\d+) ', report)
+        assert row and float(row[1]) > 0 and int(row[2]) > 0, report
+    assert re.search(r'\| hrnet18s_64_tiny.py \| speed-up \| \| [\d.]+ \([\d.]+-[\d.]+\)x', report)
 
 
 def test_inference_coco_sh_passes_options_and_sampling(coco, tmp_path):
@@ -287,7 +290,8 @@ def test_inference_coco_sh_passes_options_and_sampling(coco, tmp_path):
     from bpr.core import PatchConfig
     torch.manual_seed(0)
     ckpt = str(tmp_path / 'w.pth')
-    torch.save(dict(state_dict=init_refiner(TINY_CONFIG, 'none', 'cpu').state_dict()), ckpt)
+    model = init_refiner(TINY_CONFIG, 'none', 'cpu', fuse=False)
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
     out = str(tmp_path / 'flip.json')
     run(['sh', 'tools/inference_coco.sh', TINY_CONFIG, ckpt, coco['coarse'], out,
          '--cfg-options', 'data.test.pipeline.2.flip=True', '--device', 'cpu'],

@@ -14,6 +14,7 @@ from mmseg.datasets.builder import PIPELINES
 from mmseg.models import build_segmentor
 
 from ..core import PatchConfig, decode, encode, extract_image, reassemble_image
+from ..models import fuse_conv_bn
 
 PROJECT_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(PROJECT_ROOT, 'configs', 'bpr', 'hrnet18s_128.py')
@@ -27,7 +28,8 @@ def default_device() -> str:
 def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
                  checkpoint: Optional[str] = None,
                  device: Optional[str] = None,
-                 cfg_options: Optional[dict] = None) -> torch.nn.Module:
+                 cfg_options: Optional[dict] = None,
+                 fuse: bool = True) -> torch.nn.Module:
     """Build the refinement network from a config and load a checkpoint.
 
     Args:
@@ -38,6 +40,10 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
         device: ``'cuda'``, ``'cuda:1'``, ``'cpu'``...; default: CUDA if available.
         cfg_options: Config overrides as ``--cfg-options`` gives them, e.g.
             ``{'data.test.pipeline.2.flip': True}`` for flip test-time augmentation.
+        fuse: Prepare the network for inference only: BatchNorm folded into the convolutions
+            and, on CPU, channels-last memory (the same output up to float rounding, about
+            2x faster on CPU; see docs/benchmarks.md). ``False`` keeps the model as built,
+            e.g. to train it further or to save its ``state_dict``.
     """
     cfg = mmcv.Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     if cfg_options:
@@ -57,8 +63,13 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
                                revise_keys=[(r'^module\.', '')])
         model.CLASSES = ckpt.get('meta', {}).get('CLASSES', ('background', 'foreground'))
     model.cfg = cfg
-    model.to(device or default_device())
+    device = torch.device(device or default_device())
+    model.to(device)
     model.eval()
+    if fuse:
+        fuse_conv_bn(model)
+        if device.type == 'cpu':  # oneDNN convolutions run faster on NHWC tensors
+            model.to(memory_format=torch.channels_last)
     return model
 
 

@@ -7,7 +7,9 @@
    the full image, crops and pastes patch by patch, and writes every patch to PNG and reads it
    back (the original release's round trip). The network is the identity (coarse patches in,
    coarse patches out) so that only this part is timed, and both must give the same masks.
-2. End-to-end refinement per image on this machine's device, for each given config.
+2. End-to-end refinement per image on this machine's device, for each given config, with the
+   network as built and as ``init_refiner`` prepares it for inference (BatchNorm folded into
+   the convolutions, channels-last memory on CPU).
 Every figure is the median of ``--repeat`` runs over the whole image set (per instance or per
 image within a run); the spread of the runs is printed next to it.
 """
@@ -131,18 +133,29 @@ def main(argv=None):
         f'| bpr (ROI, vectorised, in memory) | {median_spread(fast, 1e3)} |',
         f'| speed-up | {median_spread(ratios, fmt=".1f")}x |', '']
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    rows = ['| config | device | s / image | patches / s |', '|---|---|---:|---:|']
+    rows = ['| config | network | device | s / image | patches / s |', '|---|---|---|---:|---:|']
     net_data = data[:args.network_images]
     net_patches = sum(i.num for img, masks in net_data
                       for i in extract_image(img, masks, cfg)[0])
+    variants = {'as built': False, 'fused BN (+ NHWC on CPU)': True}
     for config in args.configs:
-        model = init_refiner(config, 'none', device)
-        refine_masks(model, *net_data[0], cfg, 64)  # warm-up: allocator, oneDNN kernels
-        totals = [timed(lambda: [refine_masks(model, img, masks, cfg, 64)
-                                 for img, masks in net_data])[0] for _ in range(args.repeat)]
-        rows.append(f'| {osp.basename(config)} | {device} ({torch.get_num_threads()} threads) | '
-                    f'{median_spread([t / len(net_data) for t in totals])} | '
-                    f'{median_spread([net_patches / t for t in totals], fmt=".0f")} |')
+        models = {name: init_refiner(config, 'none', device, fuse=fuse)
+                  for name, fuse in variants.items()}
+        totals = {name: [] for name in variants}
+        for model in models.values():
+            refine_masks(model, *net_data[0], cfg, 64)  # warm-up: allocator, oneDNN kernels
+        for _ in range(args.repeat):  # alternate, so that both see the same machine state
+            for name, model in models.items():
+                totals[name].append(timed(lambda: [refine_masks(model, img, masks, cfg, 64)
+                                                   for img, masks in net_data])[0])
+        for name, runs in totals.items():
+            rows.append(f'| {osp.basename(config)} | {name} | {device} '
+                        f'({torch.get_num_threads()} threads) | '
+                        f'{median_spread([t / len(net_data) for t in runs])} | '
+                        f'{median_spread([net_patches / t for t in runs], fmt=".0f")} |')
+        plain, fused = totals.values()
+        rows.append(f'| {osp.basename(config)} | speed-up | | '
+                    f'{median_spread([a / b for a, b in zip(plain, fused)], fmt=".2f")}x | |')
     lines += rows
     report = '\n'.join(lines) + '\n'
     print(report)
