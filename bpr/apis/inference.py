@@ -98,7 +98,7 @@ def patch_views(cfg: mmcv.Config) -> PatchViews:
     while steps:
         step = steps.pop(0)
         if step['type'] == 'MultiScaleFlipAug':
-            aug = PIPELINES.build(dict(step, transforms=[]))
+            aug = PIPELINES.build(step)
             if aug.img_scale is None:
                 raise ValueError('config: MultiScaleFlipAug needs img_scale for patches')
             sizes = [tuple(s) for s in aug.img_scale]

@@ -48,16 +48,18 @@ def run_test(config: str, checkpoint: str, out: str = None, eval_metrics=None,
     distributed = launcher != 'none'
     if distributed:
         device = init_dist()
+    device = device or default_device()
     dataset = build_dataset(cfg.data.test, dict(test_mode=True))
     loader_cfg = dict(samples_per_gpu=1, workers_per_gpu=cfg.data.get('workers_per_gpu', 2),
                       persistent_workers=cfg.data.get('persistent_workers', True),
-                      dist=distributed, shuffle=False)
+                      dist=distributed, shuffle=False,
+                      pin_memory=torch.device(device).type == 'cuda')
     loader_cfg.update(cfg.data.get('test_dataloader', {}))
     if batch_size:
         loader_cfg['samples_per_gpu'] = batch_size
     data_loader = build_dataloader(dataset, **loader_cfg)
 
-    model = init_refiner(cfg, checkpoint, device or default_device())
+    model = init_refiner(cfg, checkpoint, device)
     outputs = predict_patches(model, data_loader, str(next(model.parameters()).device),
                               progress)
     if distributed:
