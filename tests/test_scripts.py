@@ -44,6 +44,12 @@ def test_dist_train_two_cpu_processes(patches, tmp_path):
     losses = _losses(work)
     assert len(losses) >= 4
     assert np.mean(losses[-2:]) < np.mean(losses[:2]), losses
+    # CPU training runs in NHWC memory, so the saved weights have its strides
+    import torch
+    weight = torch.load(osp.join(work, 'iter_30.pth'), map_location='cpu',
+                        weights_only=False)['state_dict']['backbone.conv1.weight']
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    assert not weight.is_contiguous()
     # the checkpoint loads into the config for inference
     from bpr.apis import init_refiner
     init_refiner(TINY_CONFIG, osp.join(work, 'iter_30.pth'), device='cpu')
@@ -280,6 +286,18 @@ def test_bench_speed_reports_medians_of_runs(coco, tmp_path):
                         r'([\d.]+) .* \| (\d+) ', report)
         assert row and float(row[1]) > 0 and int(row[2]) > 0, report
     assert re.search(r'\| hrnet18s_64_tiny.py \| speed-up \| \| [\d.]+ \([\d.]+-[\d.]+\)x', report)
+
+
+def test_bench_train_compares_memory_layouts(tmp_path):
+    out = tmp_path / 'train.md'
+    run(['python', 'tools/benchmarks/bench_train.py', '--configs', TINY_CONFIG, '--batch', '2',
+         '--iters', '1', '--repeat', '2', '--out', str(out)])
+    report = out.read_text()
+    assert 'median (min-max) of 2 runs of 1 iterations' in report
+    for memory in ('NCHW', r'NHWC \(channels_last\)', 'speed-up'):
+        row = re.search(rf'\| hrnet18s_64_tiny.py \| {memory} \| ([\d.]+) \(([\d.]+)-([\d.]+)\)',
+                        report)
+        assert row and 0 < float(row[2]) <= float(row[1]) <= float(row[3]), report
 
 
 def test_inference_coco_sh_passes_options_and_sampling(coco, tmp_path):

@@ -1,0 +1,86 @@
+"""Speed of a training iteration on CPU: NCHW (the data loader's layout) vs NHWC memory.
+
+    python tools/benchmarks/bench_train.py [--configs C...] [--batch 8] [--threads 1]
+
+One iteration = forward, loss, backward and an SGD step on a batch of random patches at the
+config's network input size, as ``train_refiner`` runs it on CPU. The two layouts start from
+the same weights and alternate within each run; every figure is the median (min-max) of
+``--repeat`` runs of ``--iters`` iterations (after one warm-up iteration each).
+"""
+import argparse
+import copy
+import os.path as osp
+import sys
+
+import mmcv
+import torch
+from mmcv.cnn.utils import revert_sync_batchnorm
+from mmseg.models import build_segmentor
+
+from bpr.apis.inference import patch_views
+from bench_speed import median_spread, timed
+
+
+def make_step(model, batch):
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+    def step():
+        losses = model.forward_train(**batch)
+        loss = sum(v for k, v in losses.items() if 'loss' in k)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--configs', nargs='*', default=['configs/bpr/hrnet18s_128.py'])
+    parser.add_argument('--batch', type=int, default=8, help='patches per process')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch threads (dist_train.sh gives each of N processes cores/N)')
+    parser.add_argument('--iters', type=int, default=5)
+    parser.add_argument('--repeat', type=int, default=3)
+    parser.add_argument('--out', help='append a markdown report to this file')
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    rows = [f'{args.batch} patches per iteration, {args.threads} thread(s); median (min-max) '
+            f'of {args.repeat} runs of {args.iters} iterations.', '',
+            '| config | memory | s / iteration |', '|---|---|---:|']
+    for config in args.configs:
+        cfg = mmcv.Config.fromfile(config)
+        cfg.model.pretrained = None
+        torch.manual_seed(0)
+        model = revert_sync_batchnorm(build_segmentor(cfg.model)).train()
+        w, h = patch_views(cfg).sizes[0]
+        gen = torch.Generator().manual_seed(0)
+        batch = dict(img=torch.randn(args.batch, 3, h, w, generator=gen),
+                     img_metas=[dict(img_shape=(h, w, 3), ori_shape=(h, w, 3),
+                                     pad_shape=(h, w, 3), flip=False)] * args.batch,
+                     gt_semantic_seg=torch.randint(0, 2, (args.batch, 1, h, w), generator=gen),
+                     coarse_mask=torch.randint(0, 2, (args.batch, 1, h, w),
+                                               generator=gen).float() * 2 - 1)
+        steps = {'NCHW': make_step(copy.deepcopy(model), batch),
+                 'NHWC (channels_last)': make_step(
+                     copy.deepcopy(model).to(memory_format=torch.channels_last), batch)}
+        times = {name: [] for name in steps}
+        for step in steps.values():
+            step()  # warm-up: allocator, oneDNN kernels
+        for _ in range(args.repeat):
+            for name, step in steps.items():
+                times[name].append(timed(lambda: [step() for _ in range(args.iters)])[0]
+                                   / args.iters)
+        for name, runs in times.items():
+            rows.append(f'| {osp.basename(config)} | {name} | {median_spread(runs)} |')
+        nchw, nhwc = times.values()
+        rows.append(f'| {osp.basename(config)} | speed-up | '
+                    f'{median_spread([a / b for a, b in zip(nchw, nhwc)])}x |')
+    report = '\n'.join(rows) + '\n'
+    print(report)
+    if args.out:
+        with open(args.out, 'a') as f:
+            f.write(report)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
