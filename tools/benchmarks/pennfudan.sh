@@ -4,7 +4,8 @@
 #   DATA=path/to/data WORK=/tmp/bpr_bench bash tools/benchmarks/pennfudan.sh [STEP...]
 #
 # DATA holds pennfudan/{images,annotations} and coco128/{images,annotations} (COCO form).
-# Steps (default: all but the training ones): data train refine ablate nomask speed pictures.
+# Steps (default: all but the training ones): data train refine ablate seen nomask speed
+# pictures.
 # `train` takes about 130 minutes on 2 CPU cores and overwrites CKPT; `nomask` (the mask-channel
 # ablation) trains stage 1 again without the mask branch (about 60 minutes).
 # CKPT (default: checkpoints/bpr_hrnet18s_128_default.pth) is the model evaluated.
@@ -16,7 +17,7 @@ CKPT=${CKPT:-$ROOT/checkpoints/bpr_hrnet18s_128_default.pth}
 CONFIG=$ROOT/configs/bpr/hrnet18s_128.py
 GPUS=${GPUS:-2}
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-STEPS=${*:-data refine ablate speed pictures}
+STEPS=${*:-data refine ablate seen speed pictures}
 mkdir -p "$WORK"
 py() { python "$ROOT/tools/$1" "${@:2}"; }
 concat() {  # concat OUT IN...: one COCO results file
@@ -107,6 +108,17 @@ for name, cfg in [('nms0.25', PatchConfig(64, 0, 0.25)), ('nms0.45', PatchConfig
     print(f'patches {name}: {sum(extract_instance(m, cfg).num for m in masks)}')
 PY
   ;;
+seen)
+  # the same measurement on Penn-Fudan train: images seen in training, new coarse draws
+  py combine_coco.py "$WORK/pf_train_gt.json" \
+    "$DATA/pennfudan/annotations/instances_train.json:pennfudan/images/"
+  for g in 28 14; do
+    py make_coarse.py "$WORK/pf_train_gt.json" "$WORK/pf_train_coarse_$g.json" --grid $g --seed 7
+    IMG_DIR=$DATA GT_JSON=$WORK/pf_train_gt.json GPUS=$GPUS sh "$ROOT/tools/inference_coco.sh" \
+      "$CONFIG" "$CKPT" "$WORK/pf_train_coarse_$g.json" "$WORK/pf_train_refined_$g.json"
+  done
+  (cd "$WORK" && py eval.py pf_train_gt.json pf_train_coarse_28.json pf_train_refined_28.json \
+    pf_train_coarse_14.json pf_train_refined_14.json --out metrics_seen.json) ;;
 nomask)
   # same stage-1 run without the mask branch; both arms compared at iteration 1000
   [ -f "$WORK/train/iter_1000.pth" ] || stage1 "$CONFIG" "$WORK/train"
