@@ -73,6 +73,28 @@ def timed(fn):
     return time.perf_counter() - t, result
 
 
+def time_alternating(fns: dict, repeat: int) -> dict:
+    """Seconds of ``repeat`` calls of each function, after one warm-up call each (allocator,
+    oneDNN kernels); the functions alternate within a run so that all see the same machine
+    state."""
+    for fn in fns.values():
+        fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            times[name].append(timed(fn)[0])
+    return times
+
+
+def write_report(lines: list, out: str = None) -> None:
+    """Print a markdown report and append it to ``out`` if given."""
+    report = '\n'.join(lines) + '\n'
+    print(report)
+    if out:
+        with open(out, 'a') as f:
+            f.write(report)
+
+
 def median_spread(values, scale=1.0, fmt='.2f'):
     """'median (min-max)' of several runs."""
     v = [x * scale for x in values]
@@ -141,13 +163,9 @@ def main(argv=None):
     for config in args.configs:
         models = {name: init_refiner(config, 'none', device, fuse=fuse)
                   for name, fuse in variants.items()}
-        totals = {name: [] for name in variants}
-        for model in models.values():
-            refine_masks(model, *net_data[0], cfg, 64)  # warm-up: allocator, oneDNN kernels
-        for _ in range(args.repeat):  # alternate, so that both see the same machine state
-            for name, model in models.items():
-                totals[name].append(timed(lambda: [refine_masks(model, img, masks, cfg, 64)
-                                                   for img, masks in net_data])[0])
+        totals = time_alternating(
+            {name: lambda m=model: [refine_masks(m, img, masks, cfg, 64) for img, masks in net_data]
+             for name, model in models.items()}, args.repeat)
         for name, runs in totals.items():
             rows.append(f'| {osp.basename(config)} | {name} | {device} '
                         f'({torch.get_num_threads()} threads) | '
@@ -156,12 +174,7 @@ def main(argv=None):
         plain, fused = totals.values()
         rows.append(f'| {osp.basename(config)} | speed-up | | '
                     f'{median_spread([a / b for a, b in zip(plain, fused)], fmt=".2f")}x | |')
-    lines += rows
-    report = '\n'.join(lines) + '\n'
-    print(report)
-    if args.out:
-        with open(args.out, 'a') as f:
-            f.write(report)
+    write_report(lines + rows, args.out)
 
 
 if __name__ == '__main__':

@@ -5,7 +5,7 @@
 One iteration = forward, loss, backward and an SGD step on a batch of random patches at the
 config's network input size, as ``train_refiner`` runs it on CPU. The two layouts start from
 the same weights and alternate within each run; every figure is the median (min-max) of
-``--repeat`` runs of ``--iters`` iterations (after one warm-up iteration each).
+``--repeat`` runs of ``--iters`` iterations (after one warm-up run each).
 """
 import argparse
 import copy
@@ -18,7 +18,7 @@ from mmcv.cnn.utils import revert_sync_batchnorm
 from mmseg.models import build_segmentor
 
 from bpr.apis.inference import patch_views
-from bench_speed import median_spread, timed
+from bench_speed import median_spread, time_alternating, write_report
 
 
 def make_step(model, batch):
@@ -63,23 +63,15 @@ def main(argv=None):
         steps = {'NCHW': make_step(copy.deepcopy(model), batch),
                  'NHWC (channels_last)': make_step(
                      copy.deepcopy(model).to(memory_format=torch.channels_last), batch)}
-        times = {name: [] for name in steps}
-        for step in steps.values():
-            step()  # warm-up: allocator, oneDNN kernels
-        for _ in range(args.repeat):
-            for name, step in steps.items():
-                times[name].append(timed(lambda: [step() for _ in range(args.iters)])[0]
-                                   / args.iters)
+        times = time_alternating({name: lambda s=step: [s() for _ in range(args.iters)]
+                                  for name, step in steps.items()}, args.repeat)
+        times = {name: [t / args.iters for t in runs] for name, runs in times.items()}
         for name, runs in times.items():
             rows.append(f'| {osp.basename(config)} | {name} | {median_spread(runs)} |')
         nchw, nhwc = times.values()
         rows.append(f'| {osp.basename(config)} | speed-up | '
                     f'{median_spread([a / b for a, b in zip(nchw, nhwc)])}x |')
-    report = '\n'.join(rows) + '\n'
-    print(report)
-    if args.out:
-        with open(args.out, 'a') as f:
-            f.write(report)
+    write_report(rows, args.out)
 
 
 if __name__ == '__main__':
