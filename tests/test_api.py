@@ -71,6 +71,40 @@ def test_api_bad_input(coco, model):
     assert refine(model, img, np.zeros((0, 96, 128), bool)).shape == (0, 96, 128)
 
 
+def test_bf16_precision_close_to_fp32_through_api_and_cli(coco, tmp_path):
+    import torch
+    from bpr.apis import run_patches
+    torch.manual_seed(0)
+    ckpt = str(tmp_path / 'w.pth')
+    torch.save(dict(state_dict=init_refiner(TINY_CONFIG, 'none', 'cpu', fuse=False)
+                    .state_dict()), ckpt)
+    fp32 = init_refiner(TINY_CONFIG, ckpt, 'cpu')
+    bf16 = init_refiner(TINY_CONFIG, ckpt, 'cpu', precision='bf16')
+    assert next(bf16.parameters()).dtype == torch.bfloat16
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    masks = rng.random((6, 32, 32)) > 0.5
+    a, b = run_patches(fp32, imgs, masks), run_patches(bf16, imgs, masks)
+    assert b.dtype == np.float32
+    assert 0 < np.abs(a - b).max() < 0.05
+    out = str(tmp_path / 'bf16.json')
+    subprocess.run([sys.executable, 'tools/refine_coco.py', TINY_CONFIG, ckpt, coco['coarse'],
+                    out, '--img-dir', coco['img_dir'], '--gt-json', coco['gt'],
+                    '--patch-size', '32', '--precision', 'bf16', '--device', 'cpu'],
+                   cwd=ROOT, check=True, capture_output=True)
+    ref = refine_coco_file(fp32, coco['coarse'], str(tmp_path / 'fp32.json'), coco['gt'],
+                           coco['img_dir'], PatchConfig(32, 0, 0.25), progress=False)
+    got = json.load(open(out))
+    assert [r['extra'] for r in got] == [r['extra'] for r in ref]
+    # bf16 reached the network (the random tiny network sits near 0.5, so masks differ) ...
+    assert any(g['segmentation'] != r['segmentation'] for g, r in zip(got, ref))
+    # ... and changes them little
+    for g, r in zip(got, ref):
+        assert mask_utils.iou([g['segmentation']], [r['segmentation']], [0])[0, 0] > 0.9
+    with pytest.raises(ValueError, match="precision.*'int8'"):
+        init_refiner(TINY_CONFIG, ckpt, 'cpu', precision='int8')
+
+
 def test_make_coarse_is_deterministic_and_coarse(coco):
     gt = json.load(open(coco['gt']))
     a = make_coarse(gt, grid=8, seed=3)

@@ -12,6 +12,7 @@ from mmcv import DictAction
 from bpr.apis import init_refiner
 from bpr.apis.coco import refine_coco_file
 from bpr.apis.dist import init_dist
+from bpr.apis.inference import PRECISIONS
 from bpr.core import PatchConfig
 from bpr.core.io import cli
 from bpr.core.patches import SAMPLINGS
@@ -34,6 +35,8 @@ def main(argv=None):
                         help="patch boxes: dense + NMS (BPR's) or the regular grid (ablation)")
     parser.add_argument('--batch-size', type=int, default=256, help='patches per forward')
     parser.add_argument('--device', help='cuda, cuda:1, cpu (default: cuda if available)')
+    parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
+                        help='network arithmetic (bf16: CPUs with native bfloat16; fp16: CUDA)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. data.test.pipeline.2.flip=True')
     parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
@@ -41,7 +44,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     device = init_dist() if args.launcher == 'pytorch' else args.device
     ckpt = None if args.checkpoint in ('', 'default') else args.checkpoint
-    model = init_refiner(args.config, ckpt, device, args.cfg_options)
+    model = init_refiner(args.config, ckpt, device, args.cfg_options, precision=args.precision)
     refine_coco_file(model, args.coarse_json, args.out_json, args.gt_json, args.img_dir,
                      PatchConfig(args.patch_size, args.padding, args.iou_thresh,
                                  args.sampling),

@@ -8,8 +8,8 @@
    back (the original release's round trip). The network is the identity (coarse patches in,
    coarse patches out) so that only this part is timed, and both must give the same masks.
 2. End-to-end refinement per image on this machine's device, for each given config, with the
-   network as built and as ``init_refiner`` prepares it for inference (BatchNorm folded into
-   the convolutions, channels-last memory on CPU).
+   network as built, as ``init_refiner`` prepares it for inference (BatchNorm folded into
+   the convolutions, channels-last memory on CPU), and the latter in bf16 (CPU) or fp16 (CUDA).
 Every figure is the median of ``--repeat`` runs over the whole image set (per instance or per
 image within a run); the spread of the runs is printed next to it.
 """
@@ -155,25 +155,29 @@ def main(argv=None):
         f'| bpr (ROI, vectorised, in memory) | {median_spread(fast, 1e3)} |',
         f'| speed-up | {median_spread(ratios, fmt=".1f")}x |', '']
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    rows = ['| config | network | device | s / image | patches / s |', '|---|---|---|---:|---:|']
+    rows = ['| config | network | device | s / image | patches / s | speed-up |',
+            '|---|---|---|---:|---:|---:|']
     net_data = data[:args.network_images]
     net_patches = sum(i.num for img, masks in net_data
                       for i in extract_image(img, masks, cfg)[0])
-    variants = {'as built': False, 'fused BN (+ NHWC on CPU)': True}
+    half = 'bf16' if device == 'cpu' else 'fp16'
+    variants = {'as built': dict(fuse=False), 'fused BN (+ NHWC on CPU)': dict(),
+                f'fused, {half}': dict(precision=half)}
     for config in args.configs:
-        models = {name: init_refiner(config, 'none', device, fuse=fuse)
-                  for name, fuse in variants.items()}
+        models = {name: init_refiner(config, 'none', device, **kwargs)
+                  for name, kwargs in variants.items()}
         totals = time_alternating(
             {name: lambda m=model: [refine_masks(m, img, masks, cfg, 64) for img, masks in net_data]
              for name, model in models.items()}, args.repeat)
+        plain = totals['as built']
         for name, runs in totals.items():
+            speedup = '' if runs is plain else \
+                median_spread([a / b for a, b in zip(plain, runs)], fmt='.2f') + 'x'
             rows.append(f'| {osp.basename(config)} | {name} | {device} '
                         f'({torch.get_num_threads()} threads) | '
                         f'{median_spread([t / len(net_data) for t in runs])} | '
-                        f'{median_spread([net_patches / t for t in runs], fmt=".0f")} |')
-        plain, fused = totals.values()
-        rows.append(f'| {osp.basename(config)} | speed-up | | '
-                    f'{median_spread([a / b for a, b in zip(plain, fused)], fmt=".2f")}x | |')
+                        f'{median_spread([net_patches / t for t in runs], fmt=".0f")} | '
+                        f'{speedup} |')
     write_report(lines + rows, args.out)
 
 
