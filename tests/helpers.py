@@ -12,6 +12,16 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY_CONFIG = osp.join(ROOT, 'configs', 'bpr', 'hrnet18s_64_tiny.py')
 
 
+def random_checkpoint(path: str, seed: int = 0) -> str:
+    """Save the seeded random weights of the tiny config (as built, not fused) to ``path``."""
+    import torch
+    from bpr.apis import init_refiner
+    torch.manual_seed(seed)
+    model = init_refiner(TINY_CONFIG, 'none', 'cpu', fuse=False)
+    torch.save(dict(state_dict=model.state_dict()), path)
+    return path
+
+
 def scene(h: int, w: int, seed: int, n: int = 3):
     """A textured image with ``n`` filled shapes; returns (BGR image, list of bool masks)."""
     rng = np.random.default_rng(seed)

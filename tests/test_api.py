@@ -15,7 +15,7 @@ from bpr.apis.coco import refine_coco_file
 from bpr.core import PatchConfig, decode
 from bpr.core.coarse import make_coarse
 from bpr.core.io import InputError
-from helpers import ROOT, TINY_CONFIG
+from helpers import ROOT, TINY_CONFIG, random_checkpoint
 
 
 @pytest.fixture(scope='module')
@@ -74,10 +74,7 @@ def test_api_bad_input(coco, model):
 def test_bf16_precision_close_to_fp32_through_api_and_cli(coco, tmp_path):
     import torch
     from bpr.apis import run_patches
-    torch.manual_seed(0)
-    ckpt = str(tmp_path / 'w.pth')
-    torch.save(dict(state_dict=init_refiner(TINY_CONFIG, 'none', 'cpu', fuse=False)
-                    .state_dict()), ckpt)
+    ckpt = random_checkpoint(str(tmp_path / 'w.pth'))
     fp32 = init_refiner(TINY_CONFIG, ckpt, 'cpu')
     bf16 = init_refiner(TINY_CONFIG, ckpt, 'cpu', precision='bf16')
     assert next(bf16.parameters()).dtype == torch.bfloat16

@@ -15,7 +15,7 @@ from bpr.apis.coco import refine_coco_file
 from bpr.apis.patch_dataset import merge_patches
 from bpr.core import PatchConfig
 from bpr.core.io import InputError
-from helpers import ROOT, TINY_CONFIG
+from helpers import ROOT, TINY_CONFIG, random_checkpoint
 
 CFG = PatchConfig(32, 0, 0.25)
 
@@ -153,13 +153,9 @@ FLIP = 'data.test.pipeline.2.flip'
 def test_in_memory_network_matches_stock_test_pipeline(patches, tmp_path, options):
     """run_patches == mmseg's pipeline + forward_test (aug_test for flips and scales)."""
     import mmcv
-    import torch
     from bpr.apis import run_patches
     from bpr.apis.test import run_test
-    ckpt = str(tmp_path / 'w.pth')
-    torch.manual_seed(0)
-    model = init_refiner(TINY_CONFIG, 'none', 'cpu', fuse=False)
-    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    ckpt = random_checkpoint(str(tmp_path / 'w.pth'))
     stock, _ = run_test(TINY_CONFIG, ckpt, cfg_options=dict(options, **{
         'data.test.data_root': patches}), device='cpu', progress=False)
     model = init_refiner(TINY_CONFIG, ckpt, 'cpu', cfg_options=options)

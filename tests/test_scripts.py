@@ -14,7 +14,7 @@ import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
 
-from helpers import ROOT, TINY_CONFIG
+from helpers import ROOT, TINY_CONFIG, random_checkpoint
 
 
 def run(cmd, env=None, cwd=ROOT, **kw):
@@ -72,11 +72,7 @@ def test_dist_test_order_and_length(patches, tmp_path):
     single, double = str(tmp_path / 'one.pkl'), str(tmp_path / 'two.pkl')
     env = dict(DATA_ROOT=patches, PORT='29612')
     # the same random weights in both runs, through a saved checkpoint
-    from bpr.apis import init_refiner
-    import torch
-    ckpt = str(tmp_path / 'w.pth')
-    model = init_refiner(TINY_CONFIG, 'none', 'cpu', fuse=False)
-    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    ckpt = random_checkpoint(str(tmp_path / 'w.pth'))
     run(['python', 'tools/test.py', TINY_CONFIG, ckpt, '--out', single, '--device', 'cpu'],
         env=env)
     proc = run(['bash', 'tools/dist_test.sh', TINY_CONFIG, ckpt, '2', '--out', double,
@@ -303,14 +299,10 @@ def test_bench_train_compares_memory_layouts(tmp_path):
 
 def test_inference_coco_sh_passes_options_and_sampling(coco, tmp_path):
     """Options after the arguments reach the model (flip TTA), SAMPLING the patch boxes."""
-    import torch
     from bpr.apis import init_refiner
     from bpr.apis.coco import refine_coco_file
     from bpr.core import PatchConfig
-    torch.manual_seed(0)
-    ckpt = str(tmp_path / 'w.pth')
-    model = init_refiner(TINY_CONFIG, 'none', 'cpu', fuse=False)
-    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    ckpt = random_checkpoint(str(tmp_path / 'w.pth'))
     out = str(tmp_path / 'flip.json')
     run(['sh', 'tools/inference_coco.sh', TINY_CONFIG, ckpt, coco['coarse'], out,
          '--cfg-options', 'data.test.pipeline.2.flip=True', '--device', 'cpu'],
