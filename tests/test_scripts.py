@@ -283,6 +283,12 @@ def test_bench_speed_reports_medians_of_runs(coco, tmp_path):
         assert row and float(row[1]) > 0 and int(row[2]) > 0, report
         # a speed-up against the network as built, for the other two
         assert bool(re.fullmatch(r' [\d.]+ \([\d.]+-[\d.]+\)x ', row[3])) == (network != 'as built')
+    # the paper's breakdown: extraction, network, reassembly and their sum, in ms per image
+    stages = re.search(r'^\| hrnet18s_64_tiny.py' + r' \| ([\d.]+) \(([\d.]+)-([\d.]+)\)' * 4 + r' \|$',
+                       report, re.M)
+    assert stages, report
+    medians = [float(stages[k]) for k in (1, 4, 7, 10)]
+    assert medians[1] > 0 and abs(sum(medians[:3]) - medians[3]) <= 0.5, report
 
 
 def test_bench_train_compares_memory_layouts(tmp_path):

@@ -10,6 +10,8 @@
 2. End-to-end refinement per image on this machine's device, for each given config, with the
    network as built, as ``init_refiner`` prepares it for inference (BatchNorm folded into
    the convolutions, channels-last memory on CPU), and the latter in bf16 (CPU) or fp16 (CUDA).
+3. The paper's breakdown of that time per image: extraction, network, reassembly (fused
+   network, fp32).
 Every figure is the median of ``--repeat`` runs over the whole image set (per instance or per
 image within a run); the spread of the runs is printed next to it.
 """
@@ -26,7 +28,7 @@ import cv2
 import numpy as np
 import torch
 
-from bpr.apis import init_refiner, refine_masks
+from bpr.apis import init_refiner, refine_masks, run_patches
 from bpr.core import PatchConfig, decode, extract_image, reassemble_image
 from bpr.core.io import group_by_image, load_gt, load_results
 from bpr.core.patches import boundary_score, move_inside, nms_boxes
@@ -83,6 +85,25 @@ def time_alternating(fns: dict, repeat: int) -> dict:
     for _ in range(repeat):
         for name, fn in fns.items():
             times[name].append(timed(fn)[0])
+    return times
+
+
+def stage_times(model, data, cfg: PatchConfig, repeat: int) -> dict:
+    """Seconds per image of extraction, network and reassembly (the paper's breakdown), one
+    list entry per run, after one warm-up run."""
+    times = {'extraction': [], 'network': [], 'reassembly': []}
+    for run in range(repeat + 1):
+        total = dict.fromkeys(times, 0.0)
+        for img, masks in data:
+            t, (inst, img_p, mask_p) = timed(lambda: extract_image(img, masks, cfg))
+            total['extraction'] += t
+            t, probs = timed(lambda: run_patches(model, img_p, mask_p))
+            total['network'] += t
+            total['reassembly'] += timed(
+                lambda: reassemble_image(masks, inst, probs, cfg.padding))[0]
+        if run:
+            for name, t in total.items():
+                times[name].append(t / len(data))
     return times
 
 
@@ -160,6 +181,8 @@ def main(argv=None):
     net_data = data[:args.network_images]
     net_patches = sum(i.num for img, masks in net_data
                       for i in extract_image(img, masks, cfg)[0])
+    stages = ['| config | extraction | network | reassembly | total (ms / image) |',
+              '|---|---:|---:|---:|---:|']
     half = 'bf16' if device == 'cpu' else 'fp16'
     variants = {'as built': dict(fuse=False), 'fused BN (+ NHWC on CPU)': dict(),
                 f'fused, {half}': dict(precision=half)}
@@ -178,7 +201,11 @@ def main(argv=None):
                         f'{median_spread([t / len(net_data) for t in runs])} | '
                         f'{median_spread([net_patches / t for t in runs], fmt=".0f")} | '
                         f'{speedup} |')
-    write_report(lines + rows, args.out)
+        parts = stage_times(models['fused BN (+ NHWC on CPU)'], net_data, cfg, args.repeat)
+        runs = [sum(p) for p in zip(*parts.values())]
+        stages.append(f'| {osp.basename(config)} | ' + ' | '.join(
+            median_spread(t, 1e3, '.1f') for t in list(parts.values()) + [runs]) + ' |')
+    write_report(lines + rows + ['', 'Per stage, fused fp32 network:', ''] + stages, args.out)
 
 
 if __name__ == '__main__':
