@@ -96,6 +96,10 @@ ablate)
   (cd "$WORK" && py eval.py val_gt.json val_coarse.json val_nms0.25.json val_nms0.45.json \
     val_nms0.55.json val_patch32.json val_patch96.json val_pad5.json val_flip.json \
     val_grid.json val_upper.json val_upper_grid.json --out metrics_ablation.json)
+  # a second pass: the refined masks (refine step) as coarse input
+  for g in "" _g14; do refine "$WORK/val_refined$g.json" "$WORK/val_refined2$g.json"; done
+  (cd "$WORK" && py eval.py val_gt.json val_coarse.json val_refined.json val_refined2.json \
+    val_coarse_g14.json val_refined_g14.json val_refined2_g14.json --out metrics_twice.json)
   # patches per setting
   python - "$WORK/val_gt.json" "$WORK/val_coarse.json" <<'PY'
 import json, sys
