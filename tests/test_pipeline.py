@@ -3,9 +3,11 @@ import json
 import os
 import os.path as osp
 import pickle
+import shutil
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
@@ -96,6 +98,14 @@ def _bad_inputs(coco, tmp_path):
     json.dump(gt2, open(p, 'w'))
     cases['missing.png'] = (coco['coarse'], str(p), coco['img_dir'])
     cases['nothere.json'] = (str(tmp_path / 'nothere.json'), coco['gt'], coco['img_dir'])
+    # image files that exist but are not what the ground truth says: caught from the headers
+    for problem, write in [('not a readable image', lambda p: open(p, 'wb').write(b'GIF8')),
+                           ('image of size 9x7', lambda p: cv2.imwrite(p, np.zeros((9, 7))))]:
+        img_dir = tmp_path / problem.replace(' ', '_')
+        shutil.copytree(coco['img_dir'], img_dir, ignore=shutil.ignore_patterns('*.json'))
+        victim = gt['images'][-1]['file_name']
+        write(str(img_dir / victim))
+        cases[f'{victim}: {problem}'] = (coco['coarse'], coco['gt'], str(img_dir))
     return cases
 
 

@@ -6,7 +6,11 @@ import os.path as osp
 import sys
 import tempfile
 from collections import defaultdict
-from typing import Dict, List
+from typing import Dict, List, Tuple
+
+from PIL import Image
+
+EXIF_ORIENTATION = 0x0112
 
 
 class InputError(ValueError):
@@ -104,10 +108,28 @@ def group_by_image(results: List[dict]) -> Dict[int, List[int]]:
     return dict(groups)
 
 
+def image_size(path: str) -> Tuple[int, int]:
+    """``(h, w)`` of an image file as ``mmcv.imread(path, 'color')`` will decode it, from
+    its header alone (OpenCV applies the EXIF orientation, which may swap the sides)."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = im.getexif().get(EXIF_ORIENTATION, 1)
+    except (OSError, SyntaxError, ValueError) as err:
+        raise InputError(f'{path}: not a readable image ({err})') from None
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
+
+
 def check_images(gt: dict, image_ids, img_dir: str) -> None:
-    """Raise if any image of ``image_ids`` is missing from ``img_dir``."""
+    """Raise if an image of ``image_ids`` is missing from ``img_dir``, unreadable, or not of
+    the size the ground truth gives; headers only, so that a run fails before any work."""
     images = {img['id']: img for img in gt['images']}
     for image_id in image_ids:
-        path = osp.join(img_dir, images[image_id]['file_name'])
+        info = images[image_id]
+        path = osp.join(img_dir, info['file_name'])
         if not osp.isfile(path):
             raise InputError(f'{path}: image file not found (image_id {image_id})')
+        size = image_size(path)
+        if size != (info['height'], info['width']):
+            raise InputError(f'{path}: image of size {size[0]}x{size[1]}, the ground truth '
+                             f'gives {info["height"]}x{info["width"]}')
