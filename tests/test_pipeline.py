@@ -8,15 +8,17 @@ import subprocess
 import sys
 
 import cv2
+import mmcv
 import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
+from PIL import Image
 
 from bpr.apis import init_refiner
 from bpr.apis.coco import refine_coco_file
 from bpr.apis.patch_dataset import merge_patches
 from bpr.core import PatchConfig
-from bpr.core.io import InputError
+from bpr.core.io import InputError, image_size
 from helpers import ROOT, TINY_CONFIG, random_checkpoint
 
 CFG = PatchConfig(32, 0, 0.25)
@@ -182,3 +184,14 @@ def test_in_memory_network_matches_stock_test_pipeline(patches, tmp_path, option
     if options:
         plain = run_patches(init_refiner(TINY_CONFIG, ckpt, 'cpu'), imgs, masks)
         assert np.abs(plain - ours).max() > 20 * diff.max()
+
+
+@pytest.mark.parametrize('orientation', [1, 6])
+def test_image_size_from_header_is_the_decoded_size(tmp_path, orientation):
+    """The up-front check reads sizes as mmcv will decode them (EXIF rotation included)."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = str(tmp_path / 'photo.jpg')
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(path, exif=exif.tobytes())
+    assert image_size(path) == mmcv.imread(path, 'color').shape[:2]
+    assert image_size(path) == ((60, 40) if orientation == 6 else (40, 60))

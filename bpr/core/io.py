@@ -114,7 +114,8 @@ def image_size(path: str) -> Tuple[int, int]:
     try:
         with Image.open(path) as im:
             w, h = im.size
-            orientation = im.getexif().get(EXIF_ORIENTATION, 1)
+            # getexif() may decode a whole PNG looking for the chunk: only parse what is there
+            orientation = im.getexif().get(EXIF_ORIENTATION, 1) if 'exif' in im.info else 1
     except (OSError, SyntaxError, ValueError) as err:
         raise InputError(f'{path}: not a readable image ({err})') from None
     return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
