@@ -195,3 +195,9 @@ def test_image_size_from_header_is_the_decoded_size(tmp_path, orientation):
     Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(path, exif=exif.tobytes())
     assert image_size(path) == mmcv.imread(path, 'color').shape[:2]
     assert image_size(path) == ((60, 40) if orientation == 6 else (40, 60))
+
+
+def test_image_size_of_a_format_only_opencv_reads(tmp_path):
+    path = str(tmp_path / 'radiance.hdr')
+    cv2.imwrite(path, np.ones((5, 7, 3), np.float32))
+    assert image_size(path) == (5, 7)

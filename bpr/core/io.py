@@ -8,6 +8,7 @@ import tempfile
 from collections import defaultdict
 from typing import Dict, List, Tuple
 
+import cv2
 from PIL import Image
 
 EXIF_ORIENTATION = 0x0112
@@ -117,7 +118,11 @@ def image_size(path: str) -> Tuple[int, int]:
             # getexif() may decode a whole PNG looking for the chunk: only parse what is there
             orientation = im.getexif().get(EXIF_ORIENTATION, 1) if 'exif' in im.info else 1
     except (OSError, SyntaxError, ValueError) as err:
-        raise InputError(f'{path}: not a readable image ({err})') from None
+        # formats that OpenCV reads and Pillow does not (HDR, EXR, ...): decode them
+        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        if img is None:
+            raise InputError(f'{path}: not a readable image ({err})') from None
+        return img.shape[:2]
     return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
 
 
