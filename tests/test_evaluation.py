@@ -5,7 +5,9 @@ import os.path as osp
 import subprocess
 import sys
 
+import cv2
 import numpy as np
+import pycocotools.mask as mask_utils
 import pytest
 
 from bpr.core import encode
@@ -32,6 +34,37 @@ def test_mask_to_boundary_is_an_inner_band():
     b = mask_to_boundary(m)
     assert b[20, 60] and b[20 + d - 1, 60] and not b[20 + d, 60]
     assert not b[m == 0].any()
+
+
+def _reference_boundary(mask, dilation_ratio=0.02):
+    """Boundary IoU's reference code: d erosions by 3x3 of the zero-padded full mask."""
+    h, w = mask.shape
+    d = max(1, int(round(dilation_ratio * np.sqrt(h * h + w * w))))
+    padded = cv2.copyMakeBorder(mask.astype(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    eroded = cv2.erode(padded, np.ones((3, 3), np.uint8), iterations=d)[1:h + 1, 1:w + 1]
+    return mask.astype(bool) & ~eroded.astype(bool)
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_mask_to_boundary_equals_the_reference(seed):
+    """Same band as the reference, for blobs inside, across and beyond the image border,
+    speckle, empty masks, C- or Fortran-ordered input, with or without the box given."""
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        h, w = (int(v) for v in rng.integers(3, 200, 2))
+        m = np.zeros((h, w), np.uint8)
+        for _ in range(rng.integers(0, 4)):
+            centre = (int(rng.integers(-20, w + 20)), int(rng.integers(-20, h + 20)))
+            axes = (int(rng.integers(1, 120)), int(rng.integers(1, 120)))
+            cv2.ellipse(m, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+        if rng.random() < 0.3:
+            m |= (rng.random((h, w)) < 0.05).astype(np.uint8)
+        for ratio in (0.005, 0.02, 0.1):
+            ref = _reference_boundary(m, ratio)
+            assert np.array_equal(mask_to_boundary(m.astype(bool), ratio), ref)
+            rle = mask_utils.encode(np.asfortranarray(m))
+            band = mask_to_boundary(mask_utils.decode(rle), ratio, mask_utils.toBbox(rle))
+            assert band.flags.f_contiguous and np.array_equal(band, ref)
 
 
 def test_perfect_results_score_100():

@@ -291,6 +291,18 @@ def test_bench_speed_reports_medians_of_runs(coco, tmp_path):
     assert medians[1] > 0 and abs(sum(medians[:3]) - medians[3]) <= 0.5, report
 
 
+def test_bench_eval_compares_bands_with_the_reference(coco, tmp_path):
+    """The benchmark itself asserts equal bands and equal metrics; here: the report."""
+    out = tmp_path / 'eval.md'
+    run(['python', 'tools/benchmarks/bench_eval.py', coco['gt'], coco['coarse'], '--repeat', '2',
+         '--out', str(out)])
+    report = out.read_text()
+    for row in ('Boundary IoU reference', 'bpr (box', 'with the reference bands', 'bpr'):
+        assert re.search(rf'^\| {re.escape(row)}.*\| [\d.]+ \([\d.]+-[\d.]+\) \|$', report,
+                         re.M), report
+    assert len(re.findall(r'^\| speed-up \| [\d.]+ \([\d.]+-[\d.]+\)x \|$', report, re.M)) == 2
+
+
 def test_bench_train_compares_memory_layouts(tmp_path):
     out = tmp_path / 'train.md'
     run(['python', 'tools/benchmarks/bench_train.py', '--configs', TINY_CONFIG, '--batch', '2',

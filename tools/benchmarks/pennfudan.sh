@@ -139,7 +139,8 @@ speed)
   py benchmarks/bench_speed.py "$WORK/val_gt.json" "$WORK/val_coarse.json" "$DATA" \
     --max-images 42 --network-images 5 --repeat 3
   py benchmarks/bench_train.py --configs "$CONFIG" "$ROOT/configs/bpr/hrnet48_256.py" \
-    --iters 3 --repeat 3 ;;
+    --iters 3 --repeat 3
+  py benchmarks/bench_eval.py "$WORK/train_gt.json" "$WORK/train_coarse.json" --repeat 3 ;;
 pictures)
   py visualize.py "$WORK/val_gt.json" "$DATA" "$WORK/val_coarse_g14.json" \
     "$WORK/val_refined_g14.json" "$WORK/pictures" --num 42 --crop --gt ;;
