@@ -211,3 +211,31 @@ def test_af_perfect_and_shifted():
                                                                                 144)))]
     m = coco_mask_metrics(_gt(gt), res, fscore=True)
     assert m['AF'] < m['AP']
+
+
+def test_af_overlaps_equal_full_image_fscores():
+    """Pairs far apart are scored 0 without comparing them: the overlaps must equal the
+    F-scores of the full masks for every pair, near (gaps around the tolerance) or far."""
+    from pycocotools.coco import COCO
+    from bpr.evaluation import boundary_fscore
+    from bpr.evaluation.boundary import FScoreCOCOeval
+    rng = np.random.default_rng(0)
+    gts = [_box(10, 40, 10, 40), _box(60, 110, 100, 150)]
+    # results 1 to 13 px right of the first GT box, one over the second, one empty, random
+    res_masks = [_box(10, 40, 40 + g, 60 + g) for g in range(13)] + \
+        [_box(58, 108, 97, 147), np.zeros((120, 160), bool)]
+    res_masks += [_box(*sorted(rng.integers(0, 120, 2)), *sorted(rng.integers(0, 160, 2)))
+                  for _ in range(10)]
+    coco_gt = COCO()
+    coco_gt.dataset = _gt(gts)
+    coco_gt.createIndex()
+    coco_dt = coco_gt.loadRes([dict(image_id=1, category_id=1, score=0.9,
+                                    segmentation=encode(m)) for m in res_masks])
+    evaluator = FScoreCOCOeval(coco_gt, coco_dt, tolerance_ratio=0.015)
+    tol = int(np.ceil(0.015 * np.hypot(120, 160)))  # 3 px
+    scores = evaluator.overlap(1, coco_dt.loadAnns(coco_dt.getAnnIds()),
+                               coco_gt.loadAnns(coco_gt.getAnnIds()))
+    full = np.array([[boundary_fscore(d, g, tol) for g in gts] for d in res_masks])
+    assert np.allclose(scores, full)
+    # gaps of 1-3 px match within 3 px, gaps of 4-7 px are compared and do not, beyond: skipped
+    assert full[:3, 0].min() > 0 and full[3:13, 0].max() == 0

@@ -297,7 +297,7 @@ def test_bench_eval_compares_bands_with_the_reference(coco, tmp_path):
     run(['python', 'tools/benchmarks/bench_eval.py', coco['gt'], coco['coarse'], '--repeat', '2',
          '--out', str(out)])
     report = out.read_text()
-    for row in ('Boundary IoU reference', 'bpr (box', 'with the reference bands', 'bpr'):
+    for row in ('Boundary IoU reference', 'bpr (box', 'reference bands, AF over all pairs', 'bpr'):
         assert re.search(rf'^\| {re.escape(row)}.*\| [\d.]+ \([\d.]+-[\d.]+\) \|$', report,
                          re.M), report
     assert len(re.findall(r'^\| speed-up \| [\d.]+ \([\d.]+-[\d.]+\)x \|$', report, re.M)) == 2

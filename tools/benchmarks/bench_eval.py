@@ -6,23 +6,27 @@ The band of every GT and result instance (what ``tools/eval.py`` computes once p
 for bAP and mBIoU), two ways: the reference (decode to a C-order mask, ``d`` erosions by a
 3x3 kernel over the whole image, encode) and bpr's (one ``(2d+1)`` erosion inside the
 instance's box, Fortran order throughout). Both must give the same RLEs. Then the whole
-evaluation (``coco_mask_metrics``: mask AP, boundary AP, mIoU/mBIoU) with either band, which
-must give the same metrics. Medians (min-max) of ``--repeat`` runs, the two ways alternating
+evaluation (``coco_mask_metrics``: mask AP, boundary AP, boundary F-score AP, mIoU/mBIoU),
+with the reference bands and the F-score of every detection/GT pair against bpr's (pairs too
+far apart to match are not compared), which must give the same metrics. Medians (min-max) of ``--repeat`` runs, the two ways alternating
 within each run.
 """
 import argparse
 import contextlib
 import io
 import sys
+from functools import partial
 
 import cv2
 import numpy as np
+import pycocotools.mask as mask_utils
 from pycocotools.coco import COCO
 
 from bpr.core import encode
 from bpr.core.io import load_gt, load_results
 from bpr.evaluation import boundary
-from bpr.evaluation.boundary import _BoundaryCache, coco_mask_metrics
+from bpr.evaluation.boundary import (FScoreCOCOeval, _BoundaryCache, boxed_fscore,
+                                     coco_mask_metrics)
 from bench_speed import median_spread, time_alternating, write_report
 
 
@@ -46,12 +50,28 @@ class ReferenceCache(_BoundaryCache):
         return self._rles[key]
 
 
-def evaluate_with_reference_bands(gt: dict, results: list) -> dict:
-    boundary._BoundaryCache = ReferenceCache
+class AllPairsFScore(FScoreCOCOeval):
+    """AF comparing every detection with every GT instance, however far apart."""
+
+    def overlap(self, imgId, dt, gt):
+        img = self.cocoGt.imgs[imgId]
+        h, w = img['height'], img['width']
+        tol = int(np.ceil(self.tolerance_ratio * np.hypot(h, w)))
+        gms = [self.cocoGt.annToMask(g) for g in gt]
+        dms = [self.cocoDt.annToMask(d) for d in dt]
+        gboxes = [mask_utils.toBbox(g['segmentation']) for g in gt]
+        dboxes = [mask_utils.toBbox(d['segmentation']) for d in dt]
+        return np.array([[boxed_fscore(dm, gm, db, gb, tol) for gm, gb in zip(gms, gboxes)]
+                         for dm, db in zip(dms, dboxes)]).reshape(len(dt), len(gt))
+
+
+def evaluate_as_reference(gt: dict, results: list) -> dict:
+    """``coco_mask_metrics`` with the reference bands and AF over all pairs."""
+    boundary._BoundaryCache, boundary.FScoreCOCOeval = ReferenceCache, AllPairsFScore
     try:
-        return coco_mask_metrics(gt, results)
+        return coco_mask_metrics(gt, results, fscore=True)
     finally:
-        boundary._BoundaryCache = _BoundaryCache
+        boundary._BoundaryCache, boundary.FScoreCOCOeval = _BoundaryCache, FScoreCOCOeval
 
 
 def main(argv=None):
@@ -75,11 +95,12 @@ def main(argv=None):
         return [cache(c, a) for c, a in anns]
 
     assert bpr_bands() == [reference_band(c, a) for c, a in anns], 'bands differ'
-    assert evaluate_with_reference_bands(gt, results) == coco_mask_metrics(gt, results)
+    evaluate = partial(coco_mask_metrics, gt, results, fscore=True)
+    assert evaluate_as_reference(gt, results) == evaluate(), 'metrics differ'
     times = time_alternating({'reference': lambda: [reference_band(c, a) for c, a in anns],
                               'bpr': bpr_bands}, args.repeat)
-    whole = time_alternating({'reference': lambda: evaluate_with_reference_bands(gt, results),
-                              'bpr': lambda: coco_mask_metrics(gt, results)}, args.repeat)
+    whole = time_alternating({'reference': lambda: evaluate_as_reference(gt, results),
+                              'bpr': evaluate}, args.repeat)
     ratios = [r / b for r, b in zip(times['reference'], times['bpr'])]
     whole_ratios = [r / b for r, b in zip(whole['reference'], whole['bpr'])]
     n = len(anns)
@@ -92,8 +113,8 @@ def main(argv=None):
         f'| bpr (box, one erosion, Fortran order) | '
         f'{median_spread(times["bpr"], 1e3 / n, ".3f")} |',
         f'| speed-up | {median_spread(ratios)}x |', '',
-        '| whole evaluation (mask AP, bAP, mIoU/mBIoU) | s |', '|---|---:|',
-        f'| with the reference bands | {median_spread(whole["reference"])} |',
+        '| whole evaluation (AP, bAP, AF, mIoU/mBIoU) | s |', '|---|---:|',
+        f'| reference bands, AF over all pairs | {median_spread(whole["reference"])} |',
         f'| bpr | {median_spread(whole["bpr"])} |',
         f'| speed-up | {median_spread(whole_ratios)}x |'],
         args.out)
