@@ -45,9 +45,12 @@ model = dict(
         concat_input=False,
         dropout_ratio=-1,
         num_classes=2,
+        out_channels=2,  # softmax over background/foreground, as the released checkpoints
         norm_cfg=norm_cfg,
         align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+        # patches hold no ignored pixels: the same mean either way, stated to keep mmseg quiet
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0,
+                         avg_non_ignore=True)),
     train_cfg=dict(),
     # output='prob': foreground probability per patch (the input of reassembly); 'label': argmax
     test_cfg=dict(mode='whole', output='prob'))
