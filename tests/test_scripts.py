@@ -303,6 +303,18 @@ def test_bench_eval_compares_bands_with_the_reference(coco, tmp_path):
     assert len(re.findall(r'^\| speed-up \| [\d.]+ \([\d.]+-[\d.]+\)x \|$', report, re.M)) == 2
 
 
+def test_bench_cityscapes_compares_conversions(tmp_path):
+    """The benchmark asserts equal RLEs and PNGs both ways; here: the report."""
+    out = tmp_path / 'cs.md'
+    run(['python', 'tools/benchmarks/bench_cityscapes.py', '--images', '1', '--masks', '3',
+         '--repeat', '2', '--out', str(out)])
+    report = out.read_text()
+    assert '3 instance PNGs' in report
+    for row in ('read', 'write'):
+        assert re.search(rf'^\| {row} .*\|' + r' [\d.]+ \([\d.]+-[\d.]+\) \|' * 2 +
+                         r' [\d.]+ \([\d.]+-[\d.]+\)x \|$', report, re.M), report
+
+
 def test_bench_train_compares_memory_layouts(tmp_path):
     out = tmp_path / 'train.md'
     run(['python', 'tools/benchmarks/bench_train.py', '--configs', TINY_CONFIG, '--batch', '2',

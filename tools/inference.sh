@@ -8,7 +8,8 @@
 #
 # Writes OUT_DIR/coarse.json, OUT_DIR/refined.json and the refined results folder
 # OUT_DIR/refined, ready for cityscapesScripts' evaluation. OPTIONS go to tools/refine_coco.py
-# (see tools/inference_coco.sh).
+# (see tools/inference_coco.sh). NUM_PROC (default: all cores) processes read and write the
+# mask PNGs.
 set -e
 [ $# -ge 4 ] || { echo "usage: sh $0 CONFIG CHECKPOINT COARSE_DIR OUT_DIR [OPTIONS]" >&2; exit 2; }
 IMG_DIR=${IMG_DIR:-data/cityscapes/leftImg8bit/val}
@@ -16,14 +17,17 @@ GT_JSON=${GT_JSON:-data/cityscapes/annotations/instancesonly_filtered_gtFine_val
 BPR_ROOT=${BPR_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 PYTHON=${PYTHON:-python}
 export PYTHONPATH="$BPR_ROOT${PYTHONPATH:+:$PYTHONPATH}"
+NUM_PROC=${NUM_PROC:-$(nproc 2>/dev/null || echo 1)}
 CONFIG=$1 CKPT=$2 COARSE=$3 OUT=$4
 shift 4
 mkdir -p "$OUT"
 # leave no partial output behind on failure
 trap 'rm -rf "$OUT/coarse.json" "$OUT/refined.json" "$OUT/refined"' EXIT
-"$PYTHON" "$BPR_ROOT/tools/cityscapes2json.py" "$COARSE" "$GT_JSON" "$OUT/coarse.json"
+"$PYTHON" "$BPR_ROOT/tools/cityscapes2json.py" "$COARSE" "$GT_JSON" "$OUT/coarse.json" \
+  --num-proc "$NUM_PROC"
 IMG_DIR=$IMG_DIR GT_JSON=$GT_JSON IOU_THRESH=${IOU_THRESH:-0.55} \
   sh "$BPR_ROOT/tools/inference_coco.sh" "$CONFIG" "$CKPT" "$OUT/coarse.json" \
   "$OUT/refined.json" "$@"
-"$PYTHON" "$BPR_ROOT/tools/json2cityscapes.py" "$OUT/refined.json" "$GT_JSON" "$OUT/refined"
+"$PYTHON" "$BPR_ROOT/tools/json2cityscapes.py" "$OUT/refined.json" "$GT_JSON" "$OUT/refined" \
+  --num-proc "$NUM_PROC"
 trap - EXIT

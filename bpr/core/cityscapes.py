@@ -10,7 +10,7 @@ import numpy as np
 from cityscapesscripts.helpers.labels import id2label, name2label
 
 from .io import InputError
-from .masks import decode, encode
+from .masks import decode, encode, paste_box
 from .parallel import parallel_map
 
 PRED_SUFFIX = '_leftImg8bit_pred.txt'
@@ -59,7 +59,7 @@ def _read_pred_txt(job) -> List[dict]:
         if mask.ndim == 3:
             mask = mask.any(axis=2)
         results.append(dict(image_id=img['id'], category_id=to_cat[label_id], score=score,
-                            segmentation=encode(mask > 0), cityscapes_mask=png))
+                            segmentation=encode(mask), cityscapes_mask=png))
     return results
 
 
@@ -91,7 +91,7 @@ def _write_pred_txt(job) -> None:
         png = res.get('cityscapes_mask') or \
             f'{stem}_leftImg8bit_{k}_{id2label[label_id].name}.png'
         mask = decode(res['segmentation'], img['height'], img['width'])
-        mmcv.imwrite(mask.astype(np.uint8) * 255, osp.join(out_dir, png))
+        mmcv.imwrite(paste_box(mask, 255), osp.join(out_dir, png))
         lines.append(f'{png} {label_id} {res["score"]!r}\n')
     with open(osp.join(out_dir, stem + PRED_SUFFIX), 'w') as f:
         f.writelines(lines)

@@ -140,7 +140,8 @@ speed)
     --max-images 42 --network-images 5 --repeat 3
   py benchmarks/bench_train.py --configs "$CONFIG" "$ROOT/configs/bpr/hrnet48_256.py" \
     --iters 3 --repeat 3
-  py benchmarks/bench_eval.py "$WORK/train_gt.json" "$WORK/train_coarse.json" --repeat 3 ;;
+  py benchmarks/bench_eval.py "$WORK/train_gt.json" "$WORK/train_coarse.json" --repeat 3
+  py benchmarks/bench_cityscapes.py --images 8 --masks 50 --repeat 3 ;;
 pictures)
   py visualize.py "$WORK/val_gt.json" "$DATA" "$WORK/val_coarse_g14.json" \
     "$WORK/val_refined_g14.json" "$WORK/pictures" --num 42 --crop --gt ;;
