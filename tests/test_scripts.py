@@ -218,6 +218,9 @@ def test_gtfine_converter_and_prepare_dataset_sh(coco, tmp_path):
     assert [i['file_name'] for i in made['images']] == sorted(i['file_name']
                                                               for i in gt['images'])
     assert len(made['annotations']) == len(gt['annotations'])
+    for ann in made['annotations']:
+        assert ann['bbox'] == mask_utils.toBbox(ann['segmentation']).tolist()
+        assert ann['area'] == mask_utils.area(ann['segmentation']) > 0
     assert made['categories'][0] == dict(id=1, name='person')
     ann_dir = tmp_path / 'cs' / 'annotations'
     out = str(tmp_path / 'prepared')

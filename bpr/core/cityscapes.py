@@ -10,7 +10,7 @@ import numpy as np
 from cityscapesscripts.helpers.labels import id2label, name2label
 
 from .io import InputError
-from .masks import decode, encode, paste_box
+from .masks import decode, encode, foreground_box, paste_box
 from .parallel import parallel_map
 
 PRED_SUFFIX = '_leftImg8bit_pred.txt'
@@ -122,11 +122,11 @@ def _read_instance_ids(path: str):
         if inst_id < 1000 or inst_id // 1000 not in _CAT_OF_LABEL:
             continue  # stuff, or a crowd group (id < 1000)
         mask = inst == inst_id
-        ys, xs = np.nonzero(mask)
-        x1, y1 = int(xs.min()), int(ys.min())
+        rows, cols = foreground_box(mask)
         anns.append(dict(category_id=_CAT_OF_LABEL[inst_id // 1000], segmentation=encode(mask),
-                         area=int(mask.sum()), iscrowd=0,
-                         bbox=[x1, y1, int(xs.max()) - x1 + 1, int(ys.max()) - y1 + 1]))
+                         area=int(mask[rows, cols].sum()), iscrowd=0,
+                         bbox=[int(cols.start), int(rows.start), int(cols.stop - cols.start),
+                               int(rows.stop - rows.start)]))
     return inst.shape[:2], anns
 
 
