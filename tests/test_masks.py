@@ -39,6 +39,8 @@ def test_paste_box_and_foreground_box():
     m[1:3, 2:7] = True
     m[4, 3] = True
     assert foreground_box(m) == (slice(1, 5), slice(2, 7))
+    assert foreground_box(np.asfortranarray(m)) == foreground_box(m)
+    assert foreground_box(m.T) == (slice(2, 7), slice(1, 5))
     png = paste_box(m, 255)
     assert png.dtype == np.uint8 and png.flags.c_contiguous
     assert np.array_equal(png, m.astype(np.uint8) * 255)

@@ -36,6 +36,9 @@ def decode(segm, height: int, width: int, where: str = 'segmentation') -> np.nda
 def foreground_box(mask: np.ndarray) -> Optional[Tuple[slice, slice]]:
     """Row and column slices of the bounding box of a mask's non-zero pixels (``None``
     if there is none)."""
+    if mask.flags.f_contiguous and not mask.flags.c_contiguous:  # reduce along memory
+        box = foreground_box(mask.T)
+        return None if box is None else box[::-1]
     rows = np.flatnonzero(mask.any(axis=1))
     if not len(rows):
         return None

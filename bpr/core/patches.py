@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 from mmcv.ops import nms
 
+from .masks import foreground_box
+
 
 SAMPLINGS = ('nms', 'grid')
 
@@ -121,12 +123,14 @@ def instance_roi(mask: np.ndarray, margin: int = 1) -> Tuple[int, int, int, int]
 
     An empty mask gives an empty ROI.
     """
-    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
-    if w == 0:
+    box = foreground_box(mask)
+    if box is None:
         return 0, 0, 0, 0
+    (y1, y2), (x1, x2) = (int(box[0].start), int(box[0].stop)), (int(box[1].start),
+                                                                   int(box[1].stop))
     height, width = mask.shape
-    return (max(x - margin, 0), max(y - margin, 0), min(x + w + margin, width),
-            min(y + h + margin, height))
+    return (max(x1 - margin, 0), max(y1 - margin, 0), min(x2 + margin, width),
+            min(y2 + margin, height))
 
 
 def crop_padded(array: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:

@@ -34,7 +34,9 @@ def extract_image(image: np.ndarray, masks: Sequence[np.ndarray], cfg: PatchConf
     instances = [extract_instance(m, cfg) for m in masks]
     boxes = [inst.boxes for inst in instances]
     img_patches = [crop_patches(image, b, cfg.padding) for b in boxes]
-    mask_patches = [crop_patches(m.astype(np.uint8), b, cfg.padding)
+    # crop first, convert after: a full-size conversion per instance costs more than all
+    # of its patches on large images
+    mask_patches = [crop_patches(m, b, cfg.padding).astype(np.uint8)
                     for m, b in zip(masks, boxes)]
     side = cfg.side
     def cat(parts, shape, dtype):
