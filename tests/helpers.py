@@ -12,6 +12,25 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY_CONFIG = osp.join(ROOT, 'configs', 'bpr', 'hrnet18s_64_tiny.py')
 
 
+def random_masks(seed: int, count: int, max_side: int = 200):
+    """``count`` uint8 masks of random size: 0-3 ellipses inside, across or beyond the border
+    with values 1, 7 or 255, sometimes speckle, sometimes all foreground."""
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        h, w = (int(v) for v in rng.integers(1, max_side, 2))
+        m = np.zeros((h, w), np.uint8)
+        for _ in range(rng.integers(0, 4)):
+            centre = (int(rng.integers(-20, w + 20)), int(rng.integers(-20, h + 20)))
+            axes = (int(rng.integers(1, 120)), int(rng.integers(1, 120)))
+            cv2.ellipse(m, centre, axes, float(rng.uniform(0, 180)), 0, 360,
+                        int(rng.choice([1, 7, 255])), -1)
+        if rng.random() < 0.2:
+            m[rng.random((h, w)) < 0.05] = 1
+        if rng.random() < 0.05:
+            m[:] = 1
+        yield m
+
+
 def random_checkpoint(path: str, seed: int = 0) -> str:
     """Save the seeded random weights of the tiny config (as built, not fused) to ``path``."""
     import torch

@@ -12,7 +12,7 @@ import pytest
 
 from bpr.core import encode
 from bpr.evaluation import coco_mask_metrics, mask_to_boundary
-from helpers import ROOT
+from helpers import ROOT, random_masks
 
 
 def _gt(masks, h=120, w=160):
@@ -49,16 +49,8 @@ def _reference_boundary(mask, dilation_ratio=0.02):
 def test_mask_to_boundary_equals_the_reference(seed):
     """Same band as the reference, for blobs inside, across and beyond the image border,
     speckle, empty masks, C- or Fortran-ordered input, with or without the box given."""
-    rng = np.random.default_rng(seed)
-    for _ in range(40):
-        h, w = (int(v) for v in rng.integers(3, 200, 2))
-        m = np.zeros((h, w), np.uint8)
-        for _ in range(rng.integers(0, 4)):
-            centre = (int(rng.integers(-20, w + 20)), int(rng.integers(-20, h + 20)))
-            axes = (int(rng.integers(1, 120)), int(rng.integers(1, 120)))
-            cv2.ellipse(m, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
-        if rng.random() < 0.3:
-            m |= (rng.random((h, w)) < 0.05).astype(np.uint8)
+    for m in random_masks(seed, 40):
+        m = (m != 0).astype(np.uint8)
         for ratio in (0.005, 0.02, 0.1):
             ref = _reference_boundary(m, ratio)
             assert np.array_equal(mask_to_boundary(m.astype(bool), ratio), ref)

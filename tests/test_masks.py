@@ -1,10 +1,10 @@
 """RLE encoding and the mask helpers behind it."""
-import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
 
 from bpr.core.masks import encode, foreground_box, paste_box
+from helpers import random_masks
 
 
 def _reference_rle(mask):
@@ -17,15 +17,7 @@ def _reference_rle(mask):
 def test_encode_equals_pycocotools_in_any_layout(seed):
     """C order (encoded in the foreground's box), Fortran order, strided views, transposes,
     bool or uint8 with any non-zero value as foreground, empty and full masks."""
-    rng = np.random.default_rng(seed)
-    for _ in range(60):
-        h, w = (int(v) for v in rng.integers(1, 150, 2))
-        m = np.zeros((h, w), np.uint8)
-        for _ in range(rng.integers(0, 3)):
-            centre = (int(rng.integers(-20, w + 20)), int(rng.integers(-20, h + 20)))
-            cv2.circle(m, centre, int(rng.integers(1, 80)), int(rng.choice([1, 7, 255])), -1)
-        if rng.random() < 0.1:
-            m[:] = 1
+    for m in random_masks(seed, 60, max_side=150):
         for x in (m, m.astype(bool), np.asfortranarray(m), np.asfortranarray(m.astype(bool)),
                   m[::2, 1::3], m.T):
             rle = encode(x)

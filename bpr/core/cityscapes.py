@@ -125,8 +125,8 @@ def _read_instance_ids(path: str):
         rows, cols = foreground_box(mask)
         anns.append(dict(category_id=_CAT_OF_LABEL[inst_id // 1000], segmentation=encode(mask),
                          area=int(mask[rows, cols].sum()), iscrowd=0,
-                         bbox=[int(cols.start), int(rows.start), int(cols.stop - cols.start),
-                               int(rows.stop - rows.start)]))
+                         bbox=[cols.start, rows.start, cols.stop - cols.start,
+                               rows.stop - rows.start]))
     return inst.shape[:2], anns
 
 

@@ -42,8 +42,9 @@ def foreground_box(mask: np.ndarray) -> Optional[Tuple[slice, slice]]:
     rows = np.flatnonzero(mask.any(axis=1))
     if not len(rows):
         return None
-    cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(axis=0))
-    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+    y1, y2 = int(rows[0]), int(rows[-1]) + 1
+    cols = np.flatnonzero(mask[y1:y2].any(axis=0))
+    return slice(y1, y2), slice(int(cols[0]), int(cols[-1]) + 1)
 
 
 def paste_box(mask: np.ndarray, value: int = 1, order: str = 'C') -> np.ndarray:

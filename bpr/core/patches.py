@@ -126,11 +126,10 @@ def instance_roi(mask: np.ndarray, margin: int = 1) -> Tuple[int, int, int, int]
     box = foreground_box(mask)
     if box is None:
         return 0, 0, 0, 0
-    (y1, y2), (x1, x2) = (int(box[0].start), int(box[0].stop)), (int(box[1].start),
-                                                                   int(box[1].stop))
+    rows, cols = box
     height, width = mask.shape
-    return (max(x1 - margin, 0), max(y1 - margin, 0), min(x2 + margin, width),
-            min(y2 + margin, height))
+    return (max(cols.start - margin, 0), max(rows.start - margin, 0),
+            min(cols.stop + margin, width), min(rows.stop + margin, height))
 
 
 def crop_padded(array: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
