@@ -9,7 +9,7 @@ import pycocotools.mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ..core.masks import encode
+from ..core.masks import encode, foreground_box
 
 
 def mask_to_boundary(mask: np.ndarray, dilation_ratio: float = 0.02,
@@ -24,14 +24,16 @@ def mask_to_boundary(mask: np.ndarray, dilation_ratio: float = 0.02,
     h, w = mask.shape
     d = max(1, int(round(dilation_ratio * np.sqrt(h * h + w * w))))
     if box is None:
-        box = cv2.boundingRect(np.ascontiguousarray(mask, dtype=np.uint8))
-    x, y, bw, bh = (int(v) for v in box)
+        box = foreground_box(mask)
+    else:
+        x, y, bw, bh = (int(v) for v in box)
+        box = (slice(y, y + bh), slice(x, x + bw)) if bw and bh else None
     band = np.zeros_like(mask, dtype=bool)
-    if bw and bh:
-        roi = np.ascontiguousarray(mask[y:y + bh, x:x + bw], dtype=np.uint8)
+    if box is not None:
+        roi = np.ascontiguousarray(mask[box], dtype=np.uint8)
         eroded = cv2.erode(roi, np.ones((2 * d + 1, 2 * d + 1), np.uint8),
                            borderType=cv2.BORDER_CONSTANT, borderValue=0)
-        band[y:y + bh, x:x + bw] = roi > eroded
+        band[box] = roi > eroded
     return band
 
 
