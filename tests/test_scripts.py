@@ -68,6 +68,22 @@ def test_train_with_bad_data_root_fails_before_building(tmp_path):
     assert 'absent' in proc.stderr.strip().splitlines()[-1]
 
 
+def test_process_group_is_destroyed_before_exit():
+    # A gloo group left alive at exit occasionally aborted a finished run (SIGABRT).
+    code = """if True:
+        import atexit
+        import torch.distributed as dist
+        atexit.register(lambda: print('alive at exit:', dist.is_initialized()))
+        from bpr.apis.dist import init_dist
+        init_dist()
+        print('initialized:', dist.is_initialized())
+    """
+    proc = run(['python', '-c', code], env=dict(MASTER_ADDR='127.0.0.1', MASTER_PORT='29614',
+                                                RANK='0', WORLD_SIZE='1', LOCAL_RANK='0'))
+    assert 'initialized: True' in proc.stdout
+    assert 'alive at exit: False' in proc.stdout
+
+
 def test_dist_test_order_and_length(patches, tmp_path):
     single, double = str(tmp_path / 'one.pkl'), str(tmp_path / 'two.pkl')
     env = dict(DATA_ROOT=patches, PORT='29612')

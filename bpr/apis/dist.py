@@ -1,4 +1,5 @@
 """torch.distributed set-up that also works on machines without a GPU."""
+import atexit
 import os
 
 import torch
@@ -24,7 +25,15 @@ def init_dist(backend: str = None) -> str:
                 'LOCAL_WORLD_SIZE', 1))))
     if not dist.is_initialized():
         dist.init_process_group(backend or ('nccl' if device != 'cpu' else 'gloo'))
+        # A process group still alive at interpreter exit can abort the process ("terminate
+        # called without an active exception") after all its work is done.
+        atexit.register(_destroy_process_group)
     return device
+
+
+def _destroy_process_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 class CPUDistributedDataParallel(torch.nn.parallel.DistributedDataParallel):
