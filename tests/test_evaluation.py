@@ -161,7 +161,8 @@ def test_upper_bound_cli_options(coco, tmp_path):
     tool = [sys.executable, osp.join(ROOT, 'tools/upper_bound.py'), coco['coarse'], coco['gt']]
     for opts, kwargs in [(['--band', '2'], dict(band=2)),
                          (['--patch-size', '32', '--sampling', 'grid'],
-                          dict(cfg=PatchConfig(32, sampling='grid')))]:
+                          dict(cfg=PatchConfig(32, sampling='grid'))),
+                         (['--stride', '4'], dict(stride=4))]:
         out = str(tmp_path / 'u.json')
         proc = subprocess.run(tool + [out] + opts, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
@@ -169,7 +170,36 @@ def test_upper_bound_cli_options(coco, tmp_path):
     proc = subprocess.run(tool + [str(tmp_path / 'v.json'), '--band', '0'],
                           capture_output=True, text=True)
     assert proc.returncode != 0 and '--band' in proc.stderr
+    proc = subprocess.run(tool + [str(tmp_path / 'v.json'), '--stride', '3'],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and '--stride' in proc.stderr
     assert not (tmp_path / 'v.json').exists()
+
+
+def test_at_stride_keeps_straight_edges_and_loses_thin_lines():
+    from bpr.evaluation.upper_bound import at_stride
+    patches = np.zeros((3, 64, 64), np.float32)
+    patches[0, :, :32] = 1  # an edge on a cell border
+    patches[1, :, :33] = 1  # and inside a cell
+    patches[2, :, 40] = 1  # a 1-px line
+    assert at_stride(patches, 1) is patches
+    for stride in (2, 4):
+        out = at_stride(patches, stride)
+        assert out.shape == patches.shape and out.dtype == np.float32
+        assert np.array_equal(out[:2] > 0.5, patches[:2] > 0.5)
+        assert not (out[2] > 0.5).any()
+    with pytest.raises(ValueError, match='multiple'):
+        at_stride(patches, 3)
+
+
+def test_upper_bound_at_a_coarser_stride_is_not_better(coco):
+    from bpr.core import PatchConfig
+    from bpr.evaluation import upper_bound_results
+    gt, coarse = json.load(open(coco['gt'])), json.load(open(coco['coarse']))
+    cfg = PatchConfig(32, 0, 0.25)
+    full, coarser = (coco_mask_metrics(gt, upper_bound_results(coarse, gt, cfg, stride=s))
+                     for s in (1, 8))
+    assert coarser['mIoU'] < full['mIoU']
 
 
 def test_visualize_tool_writes_pictures(coco, tmp_path):

@@ -25,13 +25,27 @@ def boundary_band(mask: np.ndarray, width: int) -> np.ndarray:
     return grown != shrunk
 
 
+def at_stride(patches: np.ndarray, stride: int) -> np.ndarray:
+    """``(N, S, S)`` patches as a network whose output has one pixel per ``stride`` px would
+    give them: averaged over ``stride``-square cells, then bilinearly upsampled back."""
+    if stride == 1 or not len(patches):
+        return patches
+    s = patches.shape[-1]
+    if s % stride:
+        raise ValueError(f'patch size {s} is not a multiple of the stride {stride}')
+    cells = patches.reshape(len(patches), s // stride, stride, s // stride, stride).mean((2, 4))
+    return np.stack([cv2.resize(c, (s, s), interpolation=cv2.INTER_LINEAR) for c in cells])
+
+
 def upper_bound_results(results: List[dict], gt: dict, cfg: PatchConfig = PatchConfig(),
-                        band: Optional[int] = None) -> List[dict]:
+                        band: Optional[int] = None, stride: int = 1) -> List[dict]:
     """Results whose masks take the matched GT instance (same category, best IoU; empty if
     none) inside the boundary patches BPR would select, and the coarse mask elsewhere.
 
+    With ``stride=k`` the pasted GT is seen at the resolution of a network output with one
+    pixel per ``k`` px of the patch (:func:`at_stride`): a perfect network of that resolution.
     With ``band=n`` the GT is pasted within ``n`` px of the coarse boundary instead (the
-    paper's Table 1: 1, 2, 3 px); ``cfg`` is then unused.
+    paper's Table 1: 1, 2, 3 px); ``cfg`` and ``stride`` are then unused.
     """
     images = {img['id']: img for img in gt['images']}
     anns = gt_by_image(gt)
@@ -46,7 +60,8 @@ def upper_bound_results(results: List[dict], gt: dict, cfg: PatchConfig = PatchC
                 np.zeros((h, w), bool)
             if band is None:
                 inst = extract_instance(coarse, cfg)
-                probs = crop_patches(target.astype(np.float32), inst.boxes, cfg.padding)
+                probs = at_stride(crop_patches(target.astype(np.float32), inst.boxes,
+                                               cfg.padding), stride)
                 mask = reassemble_instance(coarse, inst, probs, cfg.padding)
             else:
                 mask = np.where(boundary_band(coarse, band), target, coarse)

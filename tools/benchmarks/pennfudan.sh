@@ -74,13 +74,17 @@ refine)
   for g in "" _g14; do
     refine "$WORK/val_coarse$g.json" "$WORK/val_refined$g.json"
     py upper_bound.py "$WORK/val_coarse$g.json" "$WORK/val_gt.json" "$WORK/val_upper$g.json"
+    for k in 2 4; do  # a perfect network with hrnet18s_128's output resolution (2), and half
+      py upper_bound.py "$WORK/val_coarse$g.json" "$WORK/val_gt.json" \
+        "$WORK/val_upper_s$k$g.json" --stride $k
+    done
     for b in 1 2 3; do
       py upper_bound.py "$WORK/val_coarse$g.json" "$WORK/val_gt.json" \
         "$WORK/val_band$b$g.json" --band $b
     done
     (cd "$WORK" && py eval.py val_gt.json val_coarse$g.json val_refined$g.json \
       val_band1$g.json val_band2$g.json val_band3$g.json val_upper$g.json \
-      --out metrics_main$g.json)
+      val_upper_s2$g.json val_upper_s4$g.json --out metrics_main$g.json)
   done ;;
 ablate)
   for t in 0.25 0.45 0.55; do
