@@ -162,7 +162,9 @@ def test_upper_bound_cli_options(coco, tmp_path):
     for opts, kwargs in [(['--band', '2'], dict(band=2)),
                          (['--patch-size', '32', '--sampling', 'grid'],
                           dict(cfg=PatchConfig(32, sampling='grid'))),
-                         (['--stride', '4'], dict(stride=4))]:
+                         (['--stride', '4'], dict(stride=4)),
+                         (['--stride', '2', '--padding', '1'],
+                          dict(cfg=PatchConfig(padding=1), stride=2))]:
         out = str(tmp_path / 'u.json')
         proc = subprocess.run(tool + [out] + opts, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
@@ -170,9 +172,10 @@ def test_upper_bound_cli_options(coco, tmp_path):
     proc = subprocess.run(tool + [str(tmp_path / 'v.json'), '--band', '0'],
                           capture_output=True, text=True)
     assert proc.returncode != 0 and '--band' in proc.stderr
-    proc = subprocess.run(tool + [str(tmp_path / 'v.json'), '--stride', '3'],
-                          capture_output=True, text=True)
-    assert proc.returncode != 0 and '--stride' in proc.stderr
+    for opts in (['--stride', '3'], ['--stride', '4', '--padding', '1']):
+        proc = subprocess.run(tool + [str(tmp_path / 'v.json')] + opts, capture_output=True,
+                              text=True)
+        assert proc.returncode != 0 and '--stride' in proc.stderr
     assert not (tmp_path / 'v.json').exists()
 
 

@@ -36,8 +36,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.band is not None and args.band < 1:
         parser.error('--band must be at least 1')
-    if args.stride < 1 or args.patch_size % args.stride:
-        parser.error('--stride must be a positive divisor of --patch-size')
+    if args.stride < 1 or (args.patch_size + 2 * args.padding) % args.stride:
+        parser.error('--stride must divide the padded patch size (--patch-size + 2 x --padding)')
     if args.band is not None and args.stride != 1:
         parser.error('--stride applies to patches, not to --band')
     gt = load_gt(args.gt_json)
