@@ -4,10 +4,11 @@
 #   DATA=path/to/data WORK=/tmp/bpr_bench bash tools/benchmarks/pennfudan.sh [STEP...]
 #
 # DATA holds pennfudan/{images,annotations} and coco128/{images,annotations} (COCO form).
-# Steps (default: all but the training ones): data train refine ablate seen nomask speed
-# pictures.
+# Steps (default: all but the training ones): data train refine ablate seen nomask pedestrians
+# speed pictures.
 # `train` takes about 130 minutes on 2 CPU cores and overwrites CKPT; `nomask` (the mask-channel
-# ablation) trains stage 1 again without the mask branch (about 60 minutes).
+# ablation) trains stage 1 again without the mask branch (about 60 minutes); `pedestrians`
+# fine-tunes CKPT on Penn-Fudan patches only (about 25 minutes).
 # CKPT (default: checkpoints/bpr_hrnet18s_128_default.pth) is the model evaluated.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -34,6 +35,11 @@ fit() {  # fit CONFIG DATASET WORK_DIR SEED ITERS LR [dist_train.sh options]
     runner.max_iters="$5" optimizer.lr="$6" log_config.interval=50 data.workers_per_gpu=1 \
     checkpoint_config.interval=500
 }
+prepare() {  # prepare DATASET COARSE: the patch dataset $WORK/DATASET of $WORK/COARSE.json
+  IMG_DIR_TRAIN=$DATA IMG_DIR_VAL=$DATA GT_JSON_TRAIN=$WORK/train_gt.json \
+    GT_JSON_VAL=$WORK/val_gt.json IOU_THRESH=0.25 \
+    sh "$ROOT/tools/prepare_dataset_coco.sh" "$WORK/$2.json" "$WORK/val_coarse.json" "$WORK/$1"
+}
 stage1() {  # stage1 CONFIG WORK_DIR: grid-28 coarse masks, from scratch
   fit "$1" ds "$2" 0 3500 0.02
 }
@@ -57,10 +63,7 @@ data)
   py make_coarse.py "$WORK/val_gt.json" "$WORK/val_coarse.json" --seed 2
   py make_coarse.py "$WORK/val_gt.json" "$WORK/val_coarse_g14.json" --grid 14 --seed 2
   for ds in ds:train_coarse ds2:train_coarse_mix ds3:train_coarse_mix3; do
-    IMG_DIR_TRAIN=$DATA IMG_DIR_VAL=$DATA GT_JSON_TRAIN=$WORK/train_gt.json \
-      GT_JSON_VAL=$WORK/val_gt.json IOU_THRESH=0.25 \
-      sh "$ROOT/tools/prepare_dataset_coco.sh" "$WORK/${ds#*:}.json" "$WORK/val_coarse.json" \
-      "$WORK/${ds%%:*}"
+    prepare "${ds%%:*}" "${ds#*:}"
   done ;;
 train)
   # stage 1: grid-28 coarse masks; its iteration-2000 checkpoint starts stage 2
@@ -127,6 +130,21 @@ seen)
   done
   (cd "$WORK" && py eval.py pf_train_gt.json pf_train_coarse_28.json pf_train_refined_28.json \
     pf_train_coarse_14.json pf_train_refined_14.json --out metrics_seen.json) ;;
+pedestrians)
+  # not in the default model: CKPT fine-tuned on the Penn-Fudan part of stage 3's coarse draws
+  python - "$WORK/train_gt.json" "$WORK/train_coarse_mix3.json" "$WORK/train_coarse_pf.json" <<'PY'
+import json, sys
+ids = {img['id'] for img in json.load(open(sys.argv[1]))['images']
+       if img['file_name'].startswith('pennfudan/')}
+json.dump([r for r in json.load(open(sys.argv[2])) if r['image_id'] in ids], open(sys.argv[3], 'w'))
+PY
+  prepare ds_pf train_coarse_pf
+  fit "$CONFIG" ds_pf "$WORK/train_pf" 4 1500 0.005 --load-from "$CKPT"
+  for g in "" _g14; do
+    refine "$WORK/val_coarse$g.json" "$WORK/val_pf$g.json" "$CONFIG" "$WORK/train_pf/iter_1500.pth"
+  done
+  (cd "$WORK" && py eval.py val_gt.json val_coarse.json val_refined.json val_pf.json \
+    val_coarse_g14.json val_refined_g14.json val_pf_g14.json --out metrics_pedestrians.json) ;;
 nomask)
   # same stage-1 run without the mask branch; both arms compared at iteration 1000
   [ -f "$WORK/train/iter_1000.pth" ] || stage1 "$CONFIG" "$WORK/train"
