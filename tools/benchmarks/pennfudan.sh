@@ -8,7 +8,7 @@
 # speed pictures.
 # `train` takes about 130 minutes on 2 CPU cores and overwrites CKPT; `nomask` (the mask-channel
 # ablation) trains stage 1 again without the mask branch (about 60 minutes); `pedestrians`
-# fine-tunes CKPT on Penn-Fudan patches only (about 25 minutes).
+# fine-tunes CKPT on Penn-Fudan patches only (about 25 minutes; after `data` and `refine`).
 # CKPT (default: checkpoints/bpr_hrnet18s_128_default.pth) is the model evaluated.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
