@@ -7,8 +7,8 @@
 #
 # CHECKPOINT "default" (or "") takes the project's default model; "none" random weights.
 # GPUS processes share the images (GPUs, or CPU processes where there is no GPU).
-# Also: PATCH_SIZE (64), PADDING (0), SAMPLING (nms; grid for the ablation), BATCH_SIZE (256),
-# PORT (29500). OPTIONS go to tools/refine_coco.py, e.g.
+# Also: PATCH_SIZE (64), PADDING (0), SAMPLING (nms, as the original; nms_stable; grid),
+# BATCH_SIZE (256), PORT (29500). OPTIONS go to tools/refine_coco.py, e.g.
 # --cfg-options data.test.pipeline.2.flip=True (flip test-time augmentation) or --precision bf16.
 set -e
 [ $# -ge 4 ] || {

@@ -8,7 +8,8 @@ import argparse
 
 from bpr.apis.patch_dataset import split_patches
 from bpr.core import PatchConfig
-from bpr.core.io import cli
+from bpr.core.io import check_output, cli
+from bpr.core.patches import SAMPLING_HELP, SAMPLINGS
 
 
 @cli
@@ -23,12 +24,15 @@ def main(argv=None):
                         help='NMS IoU threshold of boundary boxes (larger: more patches)')
     parser.add_argument('--patch-size', type=int, default=64)
     parser.add_argument('--padding', type=int, default=0)
+    parser.add_argument('--sampling', choices=SAMPLINGS, default='nms', help=SAMPLING_HELP)
     parser.add_argument('--sample-inst', type=int, help='keep N random instances')
     parser.add_argument('--seed', type=int, default=0, help='seed of --sample-inst')
     parser.add_argument('--num-proc', type=int, default=1, help='worker processes')
     args = parser.parse_args(argv)
+    check_output(args.out_dir, folder=True)
     n = split_patches(args.coarse_json, args.gt_json, args.img_dir, args.out_dir,
-                      args.mode, PatchConfig(args.patch_size, args.padding, args.iou_thresh),
+                      args.mode, PatchConfig(args.patch_size, args.padding, args.iou_thresh,
+                                                 args.sampling),
                       args.sample_inst, args.seed, args.num_proc)
     print(f'{n} patches written to {args.out_dir} ({args.mode})')
 

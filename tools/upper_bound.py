@@ -12,8 +12,8 @@ Evaluate OUT_JSON with tools/eval.py to see how much a perfect refiner could gai
 import argparse
 
 from bpr.core import PatchConfig
-from bpr.core.io import cli, dump_json, load_gt, load_results
-from bpr.core.patches import SAMPLINGS
+from bpr.core.io import check_output, cli, dump_json, load_gt, load_results
+from bpr.core.patches import SAMPLING_HELP, SAMPLINGS
 from bpr.evaluation import upper_bound_results
 
 
@@ -26,8 +26,7 @@ def main(argv=None):
     parser.add_argument('--iou-thresh', type=float, default=0.25, help='NMS IoU threshold')
     parser.add_argument('--patch-size', type=int, default=64)
     parser.add_argument('--padding', type=int, default=0)
-    parser.add_argument('--sampling', choices=SAMPLINGS, default='nms',
-                        help="patch boxes: dense + NMS (BPR's) or the regular grid (ablation)")
+    parser.add_argument('--sampling', choices=SAMPLINGS, default='nms', help=SAMPLING_HELP)
     parser.add_argument('--band', type=int,
                         help='paste within this many px of the boundary instead of patches')
     parser.add_argument('--stride', type=int, default=1,
@@ -40,6 +39,7 @@ def main(argv=None):
         parser.error('--stride must divide the padded patch size (--patch-size + 2 x --padding)')
     if args.band is not None and args.stride != 1:
         parser.error('--stride applies to patches, not to --band')
+    check_output(args.out_json, [args.coarse_json, args.gt_json])
     gt = load_gt(args.gt_json)
     results = load_results(args.coarse_json, gt, args.gt_json)
     cfg = PatchConfig(args.patch_size, args.padding, args.iou_thresh, args.sampling)
