@@ -9,23 +9,26 @@ import hashlib
 
 import torch
 
-import bpr  # noqa: F401  (loader for old checkpoints)
-from mmcv.runner import CheckpointLoader
+from bpr.core.checkpoint import load_file
+from bpr.core.io import atomic_write, check_output, cli
 
 
+@cli
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('in_file')
     parser.add_argument('out_file')
     parser.add_argument('--fp16', action='store_true', help='store floating weights as float16')
     args = parser.parse_args(argv)
-    ckpt = CheckpointLoader.load_checkpoint(args.in_file, map_location='cpu')
+    check_output(args.out_file, [args.in_file])
+    ckpt = load_file(args.in_file, map_location='cpu')
     state = ckpt.get('state_dict', ckpt)
     if args.fp16:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     meta = {k: v for k, v in ckpt.get('meta', {}).items() if k in
             ('CLASSES', 'PALETTE', 'iter', 'epoch', 'mmseg_version', 'config', 'seed', 'time')}
-    torch.save(dict(meta=meta, state_dict=state), args.out_file)
+    with atomic_write(args.out_file, 'wb') as f:
+        torch.save(dict(meta=meta, state_dict=state), f)
     with open(args.out_file, 'rb') as f:
         print(hashlib.sha256(f.read()).hexdigest())
 

@@ -1,0 +1,202 @@
+"""Safe by default: checkpoints run no code, outputs never overwrite inputs or leave their
+folder, refusals are one line, interrupted runs leave nothing."""
+import json
+import os
+import os.path as osp
+import shutil
+import signal
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from bpr.apis import init_refiner
+from bpr.core.checkpoint import UNSAFE_ENV, load_file
+from bpr.core.io import InputError, check_output, dump_json
+from helpers import ROOT, TINY_CONFIG, random_checkpoint
+
+
+class Payload:
+    """Unpickling this calls ``os.mkdir(path)``: a stand-in for any code a pickle can run."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return os.mkdir, (self.path, )
+
+
+def _malicious(tmp_path, hidden: bool):
+    """A checkpoint whose unpickling creates ``marker``; ``hidden``: inside the ``meta`` of a
+    valid checkpoint of the tiny config."""
+    marker = str(tmp_path / 'pwned')
+    path = str(tmp_path / ('hidden.pth' if hidden else 'payload.pth'))
+    if hidden:
+        ckpt = torch.load(random_checkpoint(str(tmp_path / 'valid.pth')), weights_only=True)
+        ckpt['meta'] = dict(CLASSES=('background', 'foreground'), note=Payload(marker))
+    else:
+        ckpt = Payload(marker)
+    torch.save(ckpt, path)
+    return path, marker
+
+
+def _tool(args, env=None, **kw):
+    return subprocess.run([sys.executable] + args, cwd=ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=ROOT, **(env or {})), **kw)
+
+
+@pytest.mark.parametrize('hidden', [False, True])
+def test_malicious_checkpoint_runs_no_code(coco, tmp_path, hidden):
+    path, marker = _malicious(tmp_path, hidden)
+    # the Python API
+    with pytest.raises(InputError, match=r'refused, loading it would call (posix|os)\.mkdir'):
+        init_refiner(TINY_CONFIG, path, 'cpu')
+    assert not osp.exists(marker)
+    # the CLI: one line, nothing written
+    out = tmp_path / 'out' / 'refined.json'
+    proc = _tool(['tools/refine_coco.py', TINY_CONFIG, path, coco['coarse'], str(out),
+                  '--img-dir', coco['img_dir'], '--gt-json', coco['gt'], '--device', 'cpu'])
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1 and 'refused' in lines[0], proc.stderr
+    assert path in lines[0] and UNSAFE_ENV in lines[0]
+    assert not osp.exists(marker) and not out.exists()
+    # stock mmcv's loader, in a process that imported bpr
+    code = ('import bpr; from mmcv.runner import CheckpointLoader\n'
+            'try:\n    CheckpointLoader.load_checkpoint(%r)\nexcept Exception as e:\n'
+            '    print(type(e).__name__)' % path)
+    proc = _tool(['-c', code])
+    assert proc.returncode == 0 and proc.stdout.strip().endswith('\nInputError'), proc.stderr
+    assert not osp.exists(marker)
+    # the explicit opt-in loads it, payload included: the tests above can fail
+    os.environ[UNSAFE_ENV] = '1'
+    try:
+        load_file(path)
+    finally:
+        del os.environ[UNSAFE_ENV]
+    assert osp.isdir(marker)
+
+
+def _rename_numpy_core(path):
+    """Rewrite a checkpoint as NumPy 1.x pickles it (``numpy.core`` instead of ``_core``)."""
+    with zipfile.ZipFile(path) as z:
+        items = [(i, z.read(i)) for i in z.infolist()]
+    with zipfile.ZipFile(path, 'w') as z:
+        for info, data in items:
+            if info.filename.endswith('data.pkl'):
+                data = data.replace(b'numpy._core.multiarray', b'numpy.core.multiarray')
+            z.writestr(info, data)
+
+
+def test_numpy_data_in_meta_is_allowed_under_both_numpy_names(tmp_path):
+    path = random_checkpoint(str(tmp_path / 'w.pth'))
+    ckpt = torch.load(path, weights_only=True)
+    ckpt['meta'] = dict(seed=np.int64(7), best=np.float64(0.5), arr=np.arange(3),
+                        dtype=np.dtype('float32'))
+    torch.save(ckpt, path)
+    _rename_numpy_core(path)
+    meta = load_file(path)['meta']
+    assert meta['seed'] == 7 and meta['best'] == 0.5 and meta['arr'].tolist() == [0, 1, 2]
+    init_refiner(TINY_CONFIG, path, 'cpu')
+
+
+def test_bad_checkpoints_are_one_line(coco, tmp_path):
+    empty = tmp_path / 'empty.pth'
+    empty.write_bytes(b'')
+    text = tmp_path / 'text.pth'
+    text.write_text('not a checkpoint\n')
+    other = str(tmp_path / 'other.pth')
+    torch.save(dict(state_dict={f'layer{i}.weight': torch.zeros(2) for i in range(40)}), other)
+    cases = [(str(empty), 'empty file, not a checkpoint'),
+             (str(text), 'not a checkpoint ('),
+             (other, 'not a checkpoint of this model: ')]
+    for path, needle in cases:
+        with pytest.raises(InputError, match=__import__('re').escape(needle)):
+            init_refiner(TINY_CONFIG, path, 'cpu')
+        proc = _tool(['tools/refine_coco.py', TINY_CONFIG, path, coco['coarse'],
+                      str(tmp_path / 'o.json'), '--img-dir', coco['img_dir'], '--gt-json',
+                      coco['gt'], '--device', 'cpu'])
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 1 and len(lines) == 1 and needle in lines[0], proc.stderr
+        assert len(lines[0]) < 400
+    line = lines[0]
+    assert 'missing keys, e.g. ' in line and '40 unexpected keys, e.g. layer0.weight' in line
+
+
+def test_output_paths_are_checked_before_any_work(coco, tmp_path):
+    coarse = tmp_path / 'coarse.json'
+    shutil.copy(coco['coarse'], coarse)
+    before = coarse.read_bytes()
+    (tmp_path / 'a_file').write_text('x')
+    (tmp_path / 'a_dir').mkdir()
+    cases = [(str(coarse), 'output would overwrite the input'),
+             (str(tmp_path / 'a_dir'), 'output file is an existing directory'),
+             (str(tmp_path / 'a_file' / 'out.json'), 'cannot write there'),
+             ('/proc/bpr_out.json', 'cannot write there')]
+    for out, needle in cases:
+        proc = _tool(['tools/refine_coco.py', TINY_CONFIG, 'none', str(coarse), out,
+                      '--img-dir', coco['img_dir'], '--gt-json', coco['gt'], '--device', 'cpu'])
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+        assert lines[0] == f'error: {out}: {needle}' or needle in lines[0], lines
+    assert coarse.read_bytes() == before
+    with pytest.raises(InputError, match='output folder is an existing file'):
+        check_output(str(tmp_path / 'a_file'), folder=True)
+
+
+def test_results_get_the_users_umask(coco, tmp_path):
+    old = os.umask(0o022)
+    try:
+        dump_json([1], str(tmp_path / 'a.json'))
+        assert os.stat(tmp_path / 'a.json').st_mode & 0o777 == 0o644
+    finally:
+        os.umask(old)
+    out = tmp_path / 'refined.json'
+    proc = subprocess.run([sys.executable, 'tools/refine_coco.py', TINY_CONFIG, 'none',
+                           coco['coarse'], str(out), '--img-dir', coco['img_dir'], '--gt-json',
+                           coco['gt'], '--device', 'cpu'], cwd=ROOT, capture_output=True,
+                          preexec_fn=lambda: os.umask(0o027))
+    assert proc.returncode == 0, proc.stderr
+    assert os.stat(out).st_mode & 0o777 == 0o640
+
+
+def test_normal_run_prints_no_third_party_lines(coco, tmp_path):
+    proc = _tool(['tools/refine_coco.py', TINY_CONFIG, 'none', coco['coarse'],
+                  str(tmp_path / 'r.json'), '--img-dir', coco['img_dir'], '--gt-json',
+                  coco['gt'], '--device', 'cpu'])
+    assert proc.returncode == 0, proc.stderr
+    # what remains besides our progress bar
+    other = [line for line in proc.stderr.replace('\r', '\n').splitlines()
+             if line.strip() and not line.startswith('refine[0]')]
+    assert other == [], proc.stderr
+    assert proc.stdout == ''
+
+
+def test_ctrl_c_exits_130_with_one_line(tmp_path):
+    code = ('import os, signal, time\nfrom bpr.core.io import cli, dump_json\n'
+            '@cli\ndef main():\n    os.kill(os.getpid(), signal.SIGINT)\n    time.sleep(5)\n'
+            '    dump_json([], %r)\nmain()' % str(tmp_path / 'never.json'))
+    proc = _tool(['-c', code])
+    assert proc.returncode == 130
+    assert proc.stderr.strip().splitlines() == ['interrupted']
+    assert os.listdir(tmp_path) == []
+
+
+def test_ctrl_c_of_a_running_tool(coco, tmp_path):
+    """SIGINT while the tool works: exit 130, one line, no output file."""
+    out = tmp_path / 'r.json'
+    proc = subprocess.Popen([sys.executable, 'tools/refine_coco.py', TINY_CONFIG, 'none',
+                             coco['coarse'], str(out), '--img-dir', coco['img_dir'],
+                             '--gt-json', coco['gt'], '--device', 'cpu'], cwd=ROOT,
+                            stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=ROOT))
+    proc.stderr.read(1)  # the first progress output: the run has started
+    proc.send_signal(signal.SIGINT)
+    err = proc.stderr.read()
+    assert proc.wait() in (0, 130)  # it may have finished in the meantime
+    if proc.returncode == 130:
+        assert err.strip().splitlines()[-1].endswith('interrupted')
+        assert not out.exists()
+    assert [n for n in os.listdir(tmp_path) if n.startswith('.tmp_')] == []
