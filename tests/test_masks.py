@@ -1,9 +1,12 @@
-"""RLE encoding and the mask helpers behind it."""
+"""RLE encoding, decoding checks and the mask helpers behind them."""
+import re
+
 import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
 
-from bpr.core.masks import encode, foreground_box, paste_box
+from bpr.core.masks import (MaskFormatError, check_segmentation, decode, encode, foreground_box,
+                            paste_box, rle_string_counts)
 from helpers import random_masks
 
 
@@ -37,3 +40,54 @@ def test_paste_box_and_foreground_box():
     assert png.dtype == np.uint8 and png.flags.c_contiguous
     assert np.array_equal(png, m.astype(np.uint8) * 255)
     assert paste_box(np.asfortranarray(m), order='F').flags.f_contiguous
+
+
+def _runs(mask):
+    """Run lengths of a mask in Fortran order, starting with background."""
+    flat = np.asfortranarray(mask).ravel(order='F').astype(np.int8)
+    edges = np.flatnonzero(np.diff(flat)) + 1
+    runs = np.diff(np.concatenate([[0], edges, [flat.size]]))
+    return np.concatenate([[0], runs]) if flat.size and flat[0] else runs
+
+
+@pytest.mark.parametrize('seed', range(2))
+def test_rle_string_counts_are_the_run_lengths(seed):
+    for m in random_masks(seed, 40):
+        counts = rle_string_counts(encode(m)['counts'])
+        assert counts.tolist() == _runs(m != 0).tolist()
+        check_segmentation(encode(m), *m.shape)
+    # large counts (several 5-bit groups), negative differences, an empty mask
+    m = np.zeros((1000, 1500), bool)
+    m[10:990, 700:701] = True
+    m[500, :] = True
+    for mask in (m, np.zeros((3, 4), bool), np.ones((3, 4), bool)):
+        assert rle_string_counts(encode(mask)['counts']).tolist() == _runs(mask).tolist()
+
+
+def test_check_segmentation_refuses_what_pycocotools_misreads():
+    h, w = 12, 16
+    good = encode(np.eye(h, w, dtype=bool))
+    check_segmentation(good, h, w)
+    check_segmentation(dict(size=[h, w], counts=[5, 10, h * w - 15]), h, w)
+    check_segmentation([[0, 0, 5, 0, 5, 5.5]], h, w)
+    bad = [
+        (dict(size=[h, w], counts=[10]), 'sum to 10'),
+        (dict(size=[h, w], counts=good['counts'][:-2]), 'sum to'),
+        (dict(size=[h, w], counts=good['counts'][:-1] + 'o'), 'malformed'),
+        (dict(size=[h, w], counts='0\x00'), 'malformed'),
+        (dict(size=[h, w], counts=[h * w, -1, 1]), 'negative'),
+        (dict(size=[h, w], counts=[1.5, h * w - 1.5]), 'not all integers'),
+        (dict(size=[h, w], counts=None), 'neither a string nor a list'),
+        (dict(size=['a', 'b'], counts='0'), 'is not [height, width]'),
+        (dict(size=[w, h], counts=good['counts']), 'disagrees with the image size'),
+        ([[1, 2, 3, 4]], 'at least 3'),
+        ([[1, 2, 3, 4, 5]], 'at least 3'),
+        ([[1, 2, 'x', 4, 5, 6]], 'at least 3'),
+        ([[1, 2, float('nan'), 4, 5, 6]], 'non-finite'),
+        ('abc', 'not an RLE dict or a polygon list'),
+    ]
+    for segm, needle in bad:
+        with pytest.raises(MaskFormatError, match=re.escape(needle)):
+            check_segmentation(segm, h, w, 'x.json: result [3]')
+        with pytest.raises(MaskFormatError, match=r'^x\.json: result \[3\]'):
+            decode(segm, h, w, 'x.json: result [3]')

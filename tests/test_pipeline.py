@@ -3,6 +3,7 @@ import json
 import os
 import os.path as osp
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from PIL import Image
 from bpr.apis import init_refiner
 from bpr.apis.coco import refine_coco_file
 from bpr.apis.patch_dataset import merge_patches
-from bpr.core import PatchConfig
+from bpr.core import PatchConfig, encode
 from bpr.core.io import InputError, image_size
 from helpers import ROOT, TINY_CONFIG, random_checkpoint
 
@@ -100,10 +101,39 @@ def _bad_inputs(coco, tmp_path):
     json.dump(gt2, open(p, 'w'))
     cases['missing.png'] = (coco['coarse'], str(p), coco['img_dir'])
     cases['nothere.json'] = (str(tmp_path / 'nothere.json'), coco['gt'], coco['img_dir'])
+    h, w = gt['images'][0]['height'], gt['images'][0]['width']
+    for k, (needle, field, value) in enumerate([
+            ('polygon [0] is not a list of at least 3 numeric', 'segmentation', [[1, 2, 3, 4]]),
+            ('(image img_0.png): polygon [0] is not', 'segmentation', [[1, 2, 'a', 4, 5, 6]]),
+            ("RLE size ['a', 'b'] is not [height, width]", 'segmentation',
+             dict(size=['a', 'b'], counts='00')),
+            ('RLE has negative run lengths', 'segmentation',
+             dict(size=[h, w], counts=[h * w + 5, -5])),
+            (f'RLE run lengths sum to 10, not {h}x{w}', 'segmentation',
+             dict(size=[h, w], counts=[10])),
+            ('RLE counts string is malformed', 'segmentation',
+             dict(size=[h, w], counts=encode(np.ones((h, w), bool))['counts'][:-1] + 'o')),
+            ('RLE run lengths sum to 30,', 'segmentation', dict(size=[h, w], counts='3k0')),
+            ("image_id [1], not an id", 'image_id', [1])]):
+        bad = [dict(c) for c in coarse]
+        bad[0][field] = value
+        p = tmp_path / f'bad_segm_{k}.json'
+        json.dump(bad, open(p, 'w'))
+        cases[needle] = (str(p), coco['gt'], coco['img_dir'])
     # image files that exist but are not what the ground truth says: caught from the headers
-    for problem, write in [('not a readable image', lambda p: open(p, 'wb').write(b'GIF8')),
-                           ('image of size 9x7', lambda p: cv2.imwrite(p, np.zeros((9, 7))))]:
-        img_dir = tmp_path / problem.replace(' ', '_')
+
+    def cut(path, fmt):
+        data = cv2.imencode(fmt, np.zeros((gt['images'][-1]['height'],
+                                           gt['images'][-1]['width'], 3), np.uint8) + 99)[1]
+        open(path, 'wb').write(data.tobytes()[:len(data) * 2 // 3])
+
+    for label, problem, write in [
+            ('gif', 'not a readable image', lambda p: open(p, 'wb').write(b'GIF8')),
+            ('small', 'image of size 9x7', lambda p: cv2.imwrite(p, np.zeros((9, 7)))),
+            ('empty', 'not a readable image (cannot identify', lambda p: open(p, 'wb').close()),
+            ('png', 'truncated PNG', lambda p: cut(p, '.png')),
+            ('jpg', 'truncated JPEG', lambda p: cut(p, '.jpg'))]:
+        img_dir = tmp_path / label
         shutil.copytree(coco['img_dir'], img_dir, ignore=shutil.ignore_patterns('*.json'))
         victim = gt['images'][-1]['file_name']
         write(str(img_dir / victim))
@@ -114,7 +144,7 @@ def _bad_inputs(coco, tmp_path):
 def test_bad_inputs_raise_clear_errors_and_write_nothing(coco, model, tmp_path):
     for needle, (coarse, gt, img_dir) in _bad_inputs(coco, tmp_path).items():
         out = tmp_path / 'out' / 'refined.json'
-        with pytest.raises(InputError, match=needle.replace('.', r'\.')):
+        with pytest.raises(InputError, match=re.escape(needle)):
             refine_coco_file(model, coarse, str(out), gt, img_dir, CFG, progress=False)
         assert not out.exists()
 
@@ -127,9 +157,10 @@ def test_bad_inputs_through_the_cli(coco, tmp_path):
             [sys.executable, osp.join(ROOT, 'tools/refine_coco.py'), TINY_CONFIG, 'none',
              coarse, str(out), '--img-dir', img_dir, '--gt-json', gt, '--device', 'cpu'],
             capture_output=True, text=True, env=env)
-        assert proc.returncode != 0
-        last = proc.stderr.strip().splitlines()[-1]
-        assert last.startswith('error: ') and needle in last, proc.stderr
+        assert proc.returncode == 1
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith('error: ') and needle in lines[0], \
+            proc.stderr
         assert not out.parent.exists() or not os.listdir(out.parent)
 
 

@@ -7,7 +7,7 @@ annotation ids are renumbered; categories are merged by id (names must agree).
 """
 import argparse
 
-from bpr.core.io import InputError, cli, dump_json, load_gt
+from bpr.core.io import InputError, check_output, cli, dump_json, load_gt
 
 
 def combine(parts):
@@ -36,6 +36,7 @@ def main(argv=None):
     parser.add_argument('inputs', nargs='+', help='GT_JSON:FILE_NAME_PREFIX')
     args = parser.parse_args(argv)
     parts = [tuple(s.split(':', 1)) if ':' in s else (s, '') for s in args.inputs]
+    check_output(args.out_json, [path for path, _ in parts])
     gt = combine(parts)
     dump_json(gt, args.out_json)
     print(f'{len(gt["images"])} images, {len(gt["annotations"])} instances -> {args.out_json}')

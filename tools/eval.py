@@ -14,7 +14,7 @@ import argparse
 import os.path as osp
 
 from bpr.core.cityscapes import cityscapes_to_coco
-from bpr.core.io import cli, dump_json, load_gt, load_results
+from bpr.core.io import check_output, cli, dump_json, load_gt, load_results
 from bpr.evaluation import cityscapes_ap, coco_mask_metrics
 
 SHOWN = ('AP', 'AP50', 'AP75', 'bAP', 'bAP50', 'bAP75', 'AF', 'AF50', 'AF75', 'mIoU', 'mBIoU',
@@ -51,6 +51,8 @@ def main(argv=None):
                         help='boundary width as a fraction of the image diagonal')
     parser.add_argument('--out', help='write the metrics as JSON')
     args = parser.parse_args(argv)
+    if args.out:
+        check_output(args.out, [args.gt_json, *args.results])
     gt = load_gt(args.gt_json)
     metrics = {osp.basename(osp.normpath(p)): evaluate(args.gt_json, gt, p,
                                                        args.dilation_ratio, args.gtfine)

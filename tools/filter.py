@@ -4,7 +4,7 @@
 """
 import argparse
 
-from bpr.core.io import cli, dump_json, load_gt, load_results
+from bpr.core.io import check_output, cli, dump_json, load_gt, load_results
 from bpr.core.matching import filter_results
 
 
@@ -18,6 +18,7 @@ def main(argv=None):
                         help='keep instances whose best GT IoU is above this')
     parser.add_argument('--num-proc', type=int, default=1, help='worker processes')
     args = parser.parse_args(argv)
+    check_output(args.out_json, [args.coarse_json, args.gt_json])
     gt = load_gt(args.gt_json)
     results = load_results(args.coarse_json, gt, args.gt_json)
     kept = filter_results(results, gt, args.iou_thresh, args.num_proc, progress=True)

@@ -20,14 +20,22 @@ export PYTHONPATH="$BPR_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 NUM_PROC=${NUM_PROC:-$(nproc 2>/dev/null || echo 1)}
 CONFIG=$1 CKPT=$2 COARSE=$3 OUT=$4
 shift 4
+[ -d "$COARSE" ] || { echo "error: $COARSE: coarse results folder not found" >&2; exit 1; }
 mkdir -p "$OUT"
-# leave no partial output behind on failure
-trap 'rm -rf "$OUT/coarse.json" "$OUT/refined.json" "$OUT/refined"' EXIT
-"$PYTHON" "$BPR_ROOT/tools/cityscapes2json.py" "$COARSE" "$GT_JSON" "$OUT/coarse.json" \
+case "$(cd "$COARSE" && pwd -P)/" in "$(cd "$OUT" && pwd -P)/refined/"*)
+  echo "error: $OUT/refined: the output would replace the input $COARSE" >&2; exit 1 ;;
+esac
+# This run writes into a folder of its own and replaces earlier results only when it
+# succeeds: a failure or Ctrl-C leaves OUT_DIR as it was.
+RUN=$(mktemp -d "$OUT/.bpr_run.XXXXXX")
+trap 'rm -rf "$RUN"' EXIT
+trap 'exit 130' INT TERM
+"$PYTHON" "$BPR_ROOT/tools/cityscapes2json.py" "$COARSE" "$GT_JSON" "$RUN/coarse.json" \
   --num-proc "$NUM_PROC"
 IMG_DIR=$IMG_DIR GT_JSON=$GT_JSON IOU_THRESH=${IOU_THRESH:-0.55} \
-  sh "$BPR_ROOT/tools/inference_coco.sh" "$CONFIG" "$CKPT" "$OUT/coarse.json" \
-  "$OUT/refined.json" "$@"
-"$PYTHON" "$BPR_ROOT/tools/json2cityscapes.py" "$OUT/refined.json" "$GT_JSON" "$OUT/refined" \
+  sh "$BPR_ROOT/tools/inference_coco.sh" "$CONFIG" "$CKPT" "$RUN/coarse.json" \
+  "$RUN/refined.json" "$@"
+"$PYTHON" "$BPR_ROOT/tools/json2cityscapes.py" "$RUN/refined.json" "$GT_JSON" "$RUN/refined" \
   --num-proc "$NUM_PROC"
-trap - EXIT
+rm -rf "$OUT/refined"
+mv "$RUN/coarse.json" "$RUN/refined.json" "$RUN/refined" "$OUT/"

@@ -5,7 +5,7 @@
 import argparse
 
 from bpr.core.cityscapes import coco_to_cityscapes
-from bpr.core.io import cli, load_gt, load_results
+from bpr.core.io import check_output, cli, load_gt, load_results
 
 
 @cli
@@ -16,6 +16,7 @@ def main(argv=None):
     parser.add_argument('out_dir')
     parser.add_argument('--num-proc', type=int, default=1, help='worker processes')
     args = parser.parse_args(argv)
+    check_output(args.out_dir, folder=True)
     gt = load_gt(args.gt_json)
     coco_to_cityscapes(load_results(args.results_json, gt, args.gt_json), gt, args.out_dir,
                        args.num_proc)

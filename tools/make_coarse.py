@@ -8,7 +8,7 @@ pasted back (bilinear, threshold 0.5): the resolution loss that BPR repairs.
 import argparse
 
 from bpr.core.coarse import make_coarse
-from bpr.core.io import cli, dump_json, load_gt
+from bpr.core.io import check_output, cli, dump_json, load_gt
 
 
 @cli
@@ -25,6 +25,7 @@ def main(argv=None):
                         help='probability to merge one with the next of its category')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
+    check_output(args.out_json, [args.gt_json])
     gt = load_gt(args.gt_json)
     results = make_coarse(gt, args.grid, args.jitter, args.score, args.drop, args.merge,
                           args.seed)

@@ -5,7 +5,7 @@
 import argparse
 
 from bpr.apis.patch_dataset import merge_patches
-from bpr.core.io import cli
+from bpr.core.io import check_output, cli
 
 
 @cli
@@ -19,6 +19,7 @@ def main(argv=None):
     parser.add_argument('--mode', default='val', help='split of the patch dataset')
     parser.add_argument('--num-proc', type=int, default=1, help='worker processes')
     args = parser.parse_args(argv)
+    check_output(args.out_json, [args.coarse_json, args.gt_json, args.probs_pkl])
     merge_patches(args.coarse_json, args.gt_json, args.probs_pkl, args.data_dir,
                   args.out_json, args.mode, args.num_proc)
 

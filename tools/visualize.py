@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from bpr.core import PatchConfig, decode, extract_instance
-from bpr.core.io import cli, group_by_image, load_gt, load_results
+from bpr.core.io import check_output, cli, group_by_image, load_gt, load_results
 from bpr.core.visualize import side_by_side
 
 
@@ -33,6 +33,7 @@ def main(argv=None):
     parser.add_argument('--iou-thresh', type=float, default=0.25, help='for the patches shown')
     parser.add_argument('--patch-size', type=int, default=64)
     args = parser.parse_args(argv)
+    check_output(args.out_dir, folder=True)
     gt = load_gt(args.gt_json)
     coarse = load_results(args.coarse_json, gt, args.gt_json)
     refined = load_results(args.refined_json, gt, args.gt_json)

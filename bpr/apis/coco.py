@@ -7,8 +7,8 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from ..core import PatchConfig, decode, encode
-from ..core.io import (InputError, check_images, dump_json, group_by_image, load_gt,
-                       load_results)
+from ..core.io import (InputError, check_images, check_output, dump_json, group_by_image,
+                       load_gt, load_results, read_image)
 from .inference import refine_masks
 
 
@@ -26,9 +26,9 @@ def refine_results(model, results: List[dict], gt: dict, img_dir: str, cfg: Patc
     for image_id in tqdm(image_ids, desc=f'refine[{rank}]', disable=not progress,
                          position=rank):
         info = images[image_id]
-        img = mmcv.imread(osp.join(img_dir, info['file_name']), 'color')
+        img = read_image(osp.join(img_dir, info['file_name']))
         h, w = info['height'], info['width']
-        if img is None or img.shape[:2] != (h, w):
+        if img.shape[:2] != (h, w):
             raise InputError(f'{osp.join(img_dir, info["file_name"])}: unreadable or not of '
                              f'the size {h}x{w} given in the ground truth')
         idx = groups[image_id]
@@ -44,9 +44,11 @@ def refine_coco_file(model, coarse_json: str, out_json: str, gt_json: str, img_d
     """Refine ``coarse_json`` into ``out_json``; every process of a distributed run calls it.
 
     The output holds every input result, in input order, with only ``segmentation`` changed.
-    Inputs are checked (JSON, image ids, RLE sizes, image files) before any work; the output
-    file is written atomically by rank 0, which also returns the results.
+    The output path and the inputs (JSON, image ids, segmentations, image files) are checked
+    before any work; the output file is written atomically by rank 0, which also returns the
+    results.
     """
+    check_output(out_json, [coarse_json, gt_json])
     gt = load_gt(gt_json)
     results = load_results(coarse_json, gt, gt_json)
     check_images(gt, group_by_image(results), img_dir)

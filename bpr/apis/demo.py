@@ -7,7 +7,7 @@ import mmcv
 import numpy as np
 
 from ..core import PatchConfig, decode, extract_instance
-from ..core.io import InputError, load_json
+from ..core.io import InputError, check_output, load_json, read_image
 from ..core.visualize import side_by_side
 from .inference import PROJECT_ROOT, init_refiner, refine
 
@@ -44,9 +44,7 @@ def load_masks(paths: Sequence[str], height: int, width: int) -> np.ndarray:
                 raise InputError(f'{path}: expected an (N, H, W) or (H, W) array')
             ms = list(arr.astype(bool))
         else:
-            arr = mmcv.imread(path, 'unchanged')
-            if arr is None:
-                raise InputError(f'{path}: not a readable image')
+            arr = read_image(path, 'unchanged')
             arr = arr if arr.ndim == 2 else arr.max(axis=2)
             labels = [v for v in np.unique(arr) if v != 0]
             ms = [arr > 0] if len(labels) <= 1 else [arr == v for v in labels]
@@ -72,13 +70,11 @@ def run_demo(img: Optional[str] = None, masks: Optional[List[str]] = None,
         image = example_image()
         masks = masks or [EXAMPLE_MASKS]
     else:
-        if not osp.isfile(img):
-            raise InputError(f'{img}: image file not found')
-        image = mmcv.imread(img, 'color')
-        if image is None:
-            raise InputError(f'{img}: not a readable image')
+        image = read_image(img)
     if not masks:
         raise InputError('no masks given (--masks)')
+    if out:
+        check_output(out, [img, *masks])
     coarse = load_masks(masks, *image.shape[:2])
     if model is None:
         from .inference import DEFAULT_CONFIG
@@ -87,6 +83,5 @@ def run_demo(img: Optional[str] = None, masks: Optional[List[str]] = None,
     boxes = np.concatenate([extract_instance(m, cfg).boxes for m in coarse])
     picture = side_by_side(image, coarse, refined, boxes=boxes)
     if out:
-        os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
         mmcv.imwrite(picture, out)
     return image, coarse, refined, picture

@@ -9,11 +9,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mmcv.cnn.utils import revert_sync_batchnorm
-from mmcv.runner import load_checkpoint
 from mmseg.datasets.builder import PIPELINES
 from mmseg.models import build_segmentor
 
 from ..core import PatchConfig, decode, encode, extract_image, reassemble_image
+from ..core.checkpoint import load_weights
+from ..core.io import read_image
 from ..models import fuse_conv_bn
 
 PROJECT_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -66,8 +67,7 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
         if checkpoint is None:
             warnings.warn('init_refiner: no checkpoint, the network is randomly initialised')
     else:
-        ckpt = load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
-                               revise_keys=[(r'^module\.', '')])
+        ckpt = load_weights(model, checkpoint)
         model.CLASSES = ckpt.get('meta', {}).get('CLASSES', ('background', 'foreground'))
     model.cfg = cfg
     device = torch.device(device or default_device())
@@ -181,12 +181,7 @@ def _read_image(image: Union[str, np.ndarray]) -> np.ndarray:
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f'image: expected an HxWx3 array, got shape {image.shape}')
         return image
-    if not osp.isfile(image):
-        raise FileNotFoundError(f'image {image}: no such file')
-    img = mmcv.imread(image, 'color')
-    if img is None:
-        raise ValueError(f'image {image}: not a readable image')
-    return img
+    return read_image(image)
 
 
 def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,

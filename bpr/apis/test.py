@@ -1,5 +1,4 @@
 """Running the refinement network over a patch dataset (``tools/test.py``)."""
-import os.path as osp
 import pickle
 from typing import List
 
@@ -11,6 +10,7 @@ from mmcv.parallel import scatter
 from mmseg.datasets import build_dataloader, build_dataset
 from tqdm import tqdm
 
+from ..core.io import atomic_write, check_output
 from .dist import init_dist
 from .inference import default_device, init_refiner
 from .train import check_data_root
@@ -44,10 +44,12 @@ def run_test(config: str, checkpoint: str, out: str = None, eval_metrics=None,
     cfg = mmcv.Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    if out:
+        check_output(out, [config, checkpoint])
     check_data_root(cfg, ('test', ))
     distributed = launcher != 'none'
     if distributed:
-        device = init_dist()
+        device = init_dist(launcher=launcher)
     device = device or default_device()
     dataset = build_dataset(cfg.data.test, dict(test_mode=True))
     loader_cfg = dict(samples_per_gpu=1, workers_per_gpu=cfg.data.get('workers_per_gpu', 2),
@@ -68,8 +70,7 @@ def run_test(config: str, checkpoint: str, out: str = None, eval_metrics=None,
             return None, None
     metrics = None
     if out:
-        mmcv.mkdir_or_exist(osp.dirname(osp.abspath(out)))
-        with open(out, 'wb') as f:
+        with atomic_write(out, 'wb') as f:
             pickle.dump(outputs, f, protocol=pickle.HIGHEST_PROTOCOL)
     if eval_metrics:
         metrics = dataset.evaluate(dataset.pre_eval(outputs, list(range(len(dataset)))),

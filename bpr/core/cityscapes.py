@@ -3,7 +3,7 @@ import glob
 import os
 import os.path as osp
 from collections import defaultdict
-from typing import List
+from typing import List, Optional
 
 import mmcv
 import numpy as np
@@ -83,33 +83,71 @@ def cityscapes_to_coco(pred_dir: str, gt: dict, num_proc: int = 1,
 
 
 def _write_pred_txt(job) -> None:
-    img, group, to_label, out_dir = job
-    stem = _stem(img['file_name'])
+    img, group, names, to_label, out_dir = job
     lines = []
-    for k, res in enumerate(group):
+    for res, png in zip(group, names):
         label_id = to_label[res['category_id']]
-        png = res.get('cityscapes_mask') or \
-            f'{stem}_leftImg8bit_{k}_{id2label[label_id].name}.png'
         mask = decode(res['segmentation'], img['height'], img['width'])
-        mmcv.imwrite(paste_box(mask, 255), osp.join(out_dir, png))
+        path = osp.join(out_dir, png)
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        mmcv.imwrite(paste_box(mask, 255), path)
         lines.append(f'{png} {label_id} {res["score"]!r}\n')
-    with open(osp.join(out_dir, stem + PRED_SUFFIX), 'w') as f:
+    with open(osp.join(out_dir, _stem(img['file_name']) + PRED_SUFFIX), 'w') as f:
         f.writelines(lines)
+
+
+def safe_name(name: str) -> Optional[str]:
+    """``name`` as a relative path that stays inside its folder (``None`` if it leaves it:
+    absolute, or going up with ``..``)."""
+    if not isinstance(name, str) or not name or osp.isabs(name) or '\\' in name:
+        return None
+    norm = osp.normpath(name)
+    if norm == '.' or norm.startswith('..') or norm.startswith('/'):
+        return None
+    return norm
+
+
+def mask_names(results: List[dict], images: dict, to_label: dict) -> List[str]:
+    """The mask PNG name of each result, relative to the output folder: its original
+    ``cityscapes_mask`` when that stays inside the folder, else a new one; names that
+    would be written twice, or over a ``*_pred.txt``, are refused."""
+    names, seen, counters = [], {}, defaultdict(int)
+    for i, res in enumerate(results):
+        img = images[res['image_id']]
+        stem = _stem(img['file_name'])
+        k = counters[res['image_id']]
+        counters[res['image_id']] += 1
+        name = safe_name(res.get('cityscapes_mask'))
+        if name is None:
+            label = id2label[to_label[res['category_id']]].name
+            name = f'{stem}_leftImg8bit_{k}_{label}.png'
+        if name in seen or name.endswith(PRED_SUFFIX):
+            raise InputError(f'result [{i}]: mask file {name} would overwrite the one of result '
+                             f'[{seen.get(name, "txt")}]')
+        seen[name] = i
+        names.append(name)
+    return names
 
 
 def coco_to_cityscapes(results: List[dict], gt: dict, out_dir: str, num_proc: int = 1,
                        progress: bool = True) -> None:
-    """Write COCO-form results as a cityscapesScripts results folder."""
+    """Write COCO-form results as a cityscapesScripts results folder.
+
+    Every file lands inside ``out_dir``: mask names that would leave it are replaced; names
+    are checked before anything is written.
+    """
     _, to_label = _category_maps(gt)
     missing = {r['category_id'] for r in results} - set(to_label)
     if missing:
         raise InputError(f'categories {sorted(missing)} have no Cityscapes label id')
     images = {img['id']: img for img in gt['images']}
+    names = mask_names(results, images, to_label)
     by_image = defaultdict(list)
-    for res in results:
-        by_image[res['image_id']].append(res)
+    for res, name in zip(results, names):
+        by_image[res['image_id']].append((res, name))
     os.makedirs(out_dir, exist_ok=True)
-    jobs = [(images[i], group, to_label, out_dir) for i, group in by_image.items()]
+    jobs = [(images[i], [r for r, _ in group], [n for _, n in group], to_label, out_dir)
+            for i, group in by_image.items()]
     parallel_map(_write_pred_txt, jobs, num_proc, 'write results', progress)
 
 

@@ -1,4 +1,5 @@
 """Reading and writing the COCO-form files of the pipeline, with errors that name the file."""
+import contextlib
 import functools
 import json
 import os
@@ -6,7 +7,7 @@ import os.path as osp
 import sys
 import tempfile
 from collections import defaultdict
-from typing import Dict, List, Tuple
+from typing import Dict, Iterable, List, Tuple
 
 import cv2
 from PIL import Image
@@ -18,16 +19,31 @@ class InputError(ValueError):
     """Bad input: the message names the file and what is wrong with it."""
 
 
+def _fail(message: str, status: int):
+    """End the process with ``message`` on stderr, or, in a worker of
+    :mod:`bpr.apis.launch`, in its error folder (the launcher prints each message once)."""
+    folder = os.environ.get('BPR_ERROR_DIR')
+    if folder and osp.isdir(folder):
+        with open(osp.join(folder, os.environ.get('RANK', '0')), 'w') as f:
+            f.write(message)
+    else:
+        print(message, file=sys.stderr)
+    sys.exit(status)
+
+
 def cli(main):
     """Decorator of the tools' ``main``: bad input ends the run with one line
-    ``error: <file>: <problem>`` on stderr and exit status 1, without a traceback."""
+    ``error: <file>: <problem>`` on stderr and exit status 1, Ctrl-C with ``interrupted`` and
+    status 130, without a traceback."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
         try:
             return main(*args, **kwargs)
         except (InputError, FileNotFoundError) as err:
-            sys.exit(f'error: {err}')
+            _fail(f'error: {err}', 1)
+        except KeyboardInterrupt:
+            _fail('interrupted', 130)
 
     return wrapper
 
@@ -42,19 +58,64 @@ def load_json(path: str, what: str = 'JSON'):
         raise InputError(f'{path}: not valid JSON ({err})') from None
 
 
-def dump_json(obj, path: str) -> None:
-    """Write JSON atomically: the file appears complete or not at all."""
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_write(path: str, mode: str = 'w'):
+    """A file object whose content replaces ``path`` only when the block completes: the
+    file appears whole or not at all, with the permissions of the user's umask."""
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp_', suffix='.json')
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp_', suffix=osp.splitext(path)[1])
     try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(obj, f)
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates files readable by the owner only
+        with os.fdopen(fd, mode) as f:
+            yield f
         os.replace(tmp, path)
     except BaseException:
         if osp.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def dump_json(obj, path: str) -> None:
+    """Write JSON atomically (:func:`atomic_write`)."""
+    with atomic_write(path) as f:
+        json.dump(obj, f)
+
+
+def _same_file(a: str, b: str) -> bool:
+    return osp.realpath(a) == osp.realpath(b) or (
+        osp.exists(a) and osp.exists(b) and osp.samefile(a, b))
+
+
+def check_output(path: str, inputs: Iterable[str] = (), folder: bool = False) -> None:
+    """Refuse, before any work, an output path that is one of ``inputs``, an existing
+    directory (an existing file, for an output ``folder``), or not writable there. The
+    folder that will hold the output is created."""
+    if not path:
+        raise InputError('output path is empty')
+    for inp in inputs:
+        if inp and _same_file(path, inp):
+            raise InputError(f'{path}: output would overwrite the input {inp}')
+    if folder:
+        if osp.exists(path) and not osp.isdir(path):
+            raise InputError(f'{path}: output folder is an existing file')
+        target = path
+    else:
+        if osp.isdir(path):
+            raise InputError(f'{path}: output file is an existing directory')
+        target = osp.dirname(osp.abspath(path))
+    try:
+        os.makedirs(target, exist_ok=True)
+        with tempfile.TemporaryFile(dir=target):
+            pass
+    except OSError as err:
+        raise InputError(f'{path}: cannot write there ({err.strerror or err})') from None
 
 
 def load_gt(path: str) -> dict:
@@ -70,11 +131,13 @@ def load_gt(path: str) -> dict:
 
 
 def load_results(path: str, gt: dict, gt_path: str = 'ground truth') -> List[dict]:
-    """COCO-form instance results, checked against the ground truth's images.
+    """COCO-form instance results, all checked against the ground truth before any work.
 
-    Every result needs an ``image_id`` present in ``gt`` and a ``segmentation`` that is a
-    polygon list or an RLE whose ``size`` is the image's ``[h, w]``.
+    Every result needs an ``image_id`` present in ``gt`` and a well-formed ``segmentation``
+    of that image's size: polygons of at least 3 numeric points, or an RLE whose run lengths
+    sum to ``h * w`` (:func:`bpr.core.masks.check_segmentation`).
     """
+    from .masks import check_segmentation
     results = load_json(path, 'results')
     if not isinstance(results, list):
         raise InputError(f'{path}: expected a JSON list of instance results')
@@ -82,22 +145,17 @@ def load_results(path: str, gt: dict, gt_path: str = 'ground truth') -> List[dic
     for i, res in enumerate(results):
         if not isinstance(res, dict) or 'image_id' not in res or 'segmentation' not in res:
             raise InputError(f'{path}: result [{i}] lacks image_id or segmentation')
-        img = images.get(res['image_id'])
+        image_id = res['image_id']
+        if not isinstance(image_id, (int, str)) or isinstance(image_id, bool):
+            raise InputError(f'{path}: result [{i}] has image_id {image_id!r}, not an id')
+        img = images.get(image_id)
         if img is None:
-            raise InputError(
-                f'{path}: result [{i}] has image_id {res["image_id"]!r}, not in {gt_path}')
-        segm = res['segmentation']
-        if isinstance(segm, dict):
-            size = segm.get('size')
-            if not isinstance(size, list) or [int(v) for v in size] != [img['height'],
-                                                                         img['width']]:
-                raise InputError(
-                    f'{path}: result [{i}] RLE size {size} disagrees with image '
-                    f'{img["file_name"]} of size {[img["height"], img["width"]]}')
-            if 'counts' not in segm:
-                raise InputError(f'{path}: result [{i}] RLE has no counts')
-        elif not isinstance(segm, list):
-            raise InputError(f'{path}: result [{i}] segmentation is neither RLE nor polygons')
+            raise InputError(f'{path}: result [{i}] has image_id {image_id!r}, not in {gt_path}')
+        category_id = res.get('category_id', 0)
+        if not isinstance(category_id, (int, str)) or isinstance(category_id, bool):
+            raise InputError(f'{path}: result [{i}] has category_id {category_id!r}, not an id')
+        check_segmentation(res['segmentation'], img['height'], img['width'],
+                           f'{path}: result [{i}] (image {img["file_name"]})')
     return results
 
 
@@ -111,12 +169,16 @@ def group_by_image(results: List[dict]) -> Dict[int, List[int]]:
 
 def image_size(path: str) -> Tuple[int, int]:
     """``(h, w)`` of an image file as ``mmcv.imread(path, 'color')`` will decode it, from
-    its header alone (OpenCV applies the EXIF orientation, which may swap the sides)."""
+    its header alone (OpenCV applies the EXIF orientation, which may swap the sides); a
+    truncated JPEG or PNG is refused."""
     try:
         with Image.open(path) as im:
+            check_complete(path, im.format)
             w, h = im.size
             # getexif() may decode a whole PNG looking for the chunk: only parse what is there
             orientation = im.getexif().get(EXIF_ORIENTATION, 1) if 'exif' in im.info else 1
+    except InputError:
+        raise
     except (OSError, SyntaxError, ValueError) as err:
         # formats that OpenCV reads and Pillow does not (HDR, EXR, ...): decode them
         img = cv2.imread(path, cv2.IMREAD_COLOR)
@@ -126,9 +188,42 @@ def image_size(path: str) -> Tuple[int, int]:
     return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
 
 
+def read_image(path: str, flag: str = 'color'):
+    """``mmcv.imread(path, flag)``, or :class:`InputError` naming the file when it is
+    missing, empty or does not decode."""
+    import mmcv
+    if not osp.isfile(path):
+        raise InputError(f'{path}: image file not found')
+    if osp.getsize(path) == 0:
+        raise InputError(f'{path}: empty file, not an image')
+    try:
+        img = mmcv.imread(path, flag)
+    except (cv2.error, OSError, ValueError) as err:
+        raise InputError(f'{path}: not a readable image ({str(err).strip()[:80]})') from None
+    if img is None:
+        raise InputError(f'{path}: not a readable image')
+    return img
+
+
+# end markers of complete files: a cut-off download or copy lacks them
+_TRAILERS = {'JPEG': b'\xff\xd9', 'PNG': b'IEND'}
+
+
+def check_complete(path: str, fmt: str) -> None:
+    """Raise if a JPEG or PNG file lacks its end marker (truncated)."""
+    marker = _TRAILERS.get(fmt)
+    if marker is None:
+        return
+    with open(path, 'rb') as f:
+        f.seek(max(osp.getsize(path) - 1024, 0))
+        if marker not in f.read():
+            raise InputError(f'{path}: truncated {fmt} file (no end marker)')
+
+
 def check_images(gt: dict, image_ids, img_dir: str) -> None:
-    """Raise if an image of ``image_ids`` is missing from ``img_dir``, unreadable, or not of
-    the size the ground truth gives; headers only, so that a run fails before any work."""
+    """Raise if an image of ``image_ids`` is missing from ``img_dir``, unreadable, truncated
+    or not of the size the ground truth gives; headers and end markers only, so that a run
+    fails before any work."""
     images = {img['id']: img for img in gt['images']}
     for image_id in image_ids:
         info = images[image_id]

@@ -1,5 +1,5 @@
 """Conversions between COCO segmentations (RLE, polygons) and binary masks."""
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import numpy as np
 import pycocotools.mask as mask_utils
@@ -11,26 +11,86 @@ class MaskFormatError(InputError):
     """A segmentation that cannot be read, or of the wrong size."""
 
 
+def rle_string_counts(counts: Union[str, bytes]) -> Optional[np.ndarray]:
+    """The run lengths of a compressed COCO RLE string (``None`` if it is malformed).
+
+    The format of pycocotools' ``rleToString``: each count in 5-bit groups (6 bits per
+    character from ``'0'``, bit 5 "more follows", bit 4 of the last group the sign), counts
+    after the second stored as differences to the one two places before.
+    """
+    raw = counts.encode('ascii', 'replace') if isinstance(counts, str) else bytes(counts)
+    c = np.frombuffer(raw, np.uint8).astype(np.int64) - 48
+    if len(c) == 0:
+        return np.zeros(0, np.int64)
+    if c.min() < 0 or c.max() > 63 or c[-1] & 0x20:  # foreign character, or cut short
+        return None
+    last = (c & 0x20) == 0
+    starts = np.flatnonzero(np.concatenate([[True], last[:-1]]))
+    k = np.arange(len(c)) - np.repeat(starts, np.diff(np.append(starts, len(c))))
+    if k.max() > 11:  # longer than any count fits in
+        return None
+    values = np.add.reduceat((c & 0x1f) << (5 * k), starts)
+    ends = np.flatnonzero(last)
+    values -= ((c[ends] & 0x10) != 0) << (5 * (k[ends] + 1))  # sign extension
+    out = values.copy()
+    out[3::2] = np.cumsum(values[1::2])[1:]
+    out[2::2] = np.cumsum(values[2::2])
+    return out
+
+
+def check_segmentation(segm, height: int, width: int, where: str = 'segmentation') -> None:
+    """Raise :class:`MaskFormatError` naming ``where`` unless ``segm`` is a COCO segmentation
+    of an ``height x width`` image: polygons of at least 3 numeric points, or an RLE of that
+    ``size`` whose run lengths are non-negative and sum to ``height * width``."""
+    if isinstance(segm, list):
+        for k, poly in enumerate(segm):
+            if not isinstance(poly, list) or len(poly) < 6 or len(poly) % 2 or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in poly):
+                raise MaskFormatError(f'{where}: polygon [{k}] is not a list of at least 3 '
+                                      f'numeric (x, y) points')
+            if not np.isfinite(poly).all():
+                raise MaskFormatError(f'{where}: polygon [{k}] has a non-finite coordinate')
+        return
+    if not isinstance(segm, dict) or 'counts' not in segm or 'size' not in segm:
+        raise MaskFormatError(f'{where}: not an RLE dict or a polygon list')
+    size = segm['size']
+    if not isinstance(size, list) or len(size) != 2 or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in size):
+        raise MaskFormatError(f'{where}: RLE size {size!r} is not [height, width]')
+    if size != [height, width]:
+        raise MaskFormatError(
+            f'{where}: RLE size {size} disagrees with the image size {[height, width]}')
+    counts = segm['counts']
+    if isinstance(counts, list):
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in counts):
+            raise MaskFormatError(f'{where}: RLE counts are not all integers')
+        runs = np.asarray(counts, np.int64)
+    elif isinstance(counts, (str, bytes)):
+        runs = rle_string_counts(counts)
+        if runs is None:
+            raise MaskFormatError(f'{where}: RLE counts string is malformed')
+    else:
+        raise MaskFormatError(f'{where}: RLE counts are neither a string nor a list')
+    if (runs < 0).any():
+        raise MaskFormatError(f'{where}: RLE has negative run lengths')
+    if runs.sum() != height * width:
+        raise MaskFormatError(f'{where}: RLE run lengths sum to {runs.sum()}, not '
+                              f'{height}x{width} = {height * width}')
+
+
 def decode(segm, height: int, width: int, where: str = 'segmentation') -> np.ndarray:
     """Binary (H, W) mask of a COCO segmentation: RLE (str/bytes counts, or uncompressed) or
-    polygons. Raises :class:`MaskFormatError` naming ``where`` if it is not of that size."""
+    polygons. Raises :class:`MaskFormatError` naming ``where`` if it is malformed or not of
+    that size (:func:`check_segmentation`)."""
+    check_segmentation(segm, height, width, where)
     if isinstance(segm, list):
         if not segm:
             return np.zeros((height, width), bool)
         rles = mask_utils.frPyObjects(segm, height, width)
         return mask_utils.decode(mask_utils.merge(rles)).astype(bool)
-    if not isinstance(segm, dict) or 'counts' not in segm or 'size' not in segm:
-        raise MaskFormatError(f'{where}: not an RLE dict or a polygon list')
-    size = [int(v) for v in segm['size']]
-    if size != [height, width]:
-        raise MaskFormatError(
-            f'{where}: RLE size {size} disagrees with the image size {[height, width]}')
     if isinstance(segm['counts'], list):  # uncompressed RLE
         segm = mask_utils.frPyObjects(segm, height, width)
-    try:
-        return mask_utils.decode(segm).astype(bool)
-    except Exception as err:  # pycocotools raises bare errors on corrupt counts
-        raise MaskFormatError(f'{where}: RLE counts do not decode ({err})') from None
+    return mask_utils.decode(segm).astype(bool)
 
 
 def foreground_box(mask: np.ndarray) -> Optional[Tuple[slice, slice]]:
