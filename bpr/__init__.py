@@ -2,9 +2,14 @@
 
 Importing the package registers ``HRNetRefine`` (BACKBONES), ``EncoderDecoderRefine``
 (SEGMENTORS), ``RefineDataset`` (DATASETS) and ``LoadCoarseMask`` (PIPELINES) in mmseg's
-registries, and a checkpoint loader that reads checkpoints of older torch releases.
+registries, and adapts mmcv 1.7's GPU scatter to torch 2.x (:mod:`bpr.compat`).
 """
-from . import core, datasets, models  # noqa: F401  (registration)
-from .version import __version__
+from . import compat
+
+compat.quiet_import_mmcv()
+compat.patch_mmcv_scatter()
+
+from . import core, datasets, models  # noqa: E402, F401  (registration)
+from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']

@@ -14,10 +14,11 @@ from mmcv.utils import get_logger
 from mmseg.apis import init_random_seed, set_random_seed, train_segmentor
 from mmseg.datasets import build_dataset
 from mmseg.models import build_segmentor
-from mmseg.utils import build_ddp, collect_env, get_root_logger
+from mmseg.utils import build_ddp, get_root_logger
 
 from ..version import __version__
 from .dist import CPUDistributedDataParallel, init_dist
+from .env import collect_env
 from .inference import default_device
 
 
@@ -110,7 +111,8 @@ def run_training(config: str, work_dir: str = None, resume_from: str = None,
 
     distributed = launcher != 'none'
     if distributed:
-        device = init_dist(cfg.dist_params.get('backend') if torch.cuda.is_available() else None)
+        device = init_dist(cfg.dist_params.get('backend') if torch.cuda.is_available() else None,
+                           launcher)
         cfg.gpu_ids = range(dist.get_world_size())
     else:
         device = default_device()
@@ -130,7 +132,10 @@ def run_training(config: str, work_dir: str = None, resume_from: str = None,
         if n:
             logger.info(f'{"CPU" if cfg.device == "cpu" else "single-process"} training: '
                         f'{n} SyncBN layer config(s) replaced by BN')
-    env_info = '\n'.join(f'{k}: {v}' for k, v in collect_env().items())
+    # rank 0 alone logs it and saves it in the checkpoints
+    main_process = not distributed or dist.get_rank() == 0
+    env_info = '\n'.join(f'{k}: {v}' for k, v in collect_env().items()) if main_process \
+        else ''
     logger.info(f'Environment info:\n{env_info}\nDistributed training: {distributed} '
                 f'({cfg.device})\nConfig:\n{cfg.pretty_text}')
 

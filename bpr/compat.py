@@ -1,0 +1,68 @@
+"""mmcv-full 1.7 on torch 2.x: the one incompatibility on BPR's paths, fixed in memory.
+
+mmcv 1.7's ``Scatter`` (behind ``MMDataParallel`` and ``MMDistributedDataParallel``) calls
+torch's private ``_get_stream`` with a GPU index; since torch 2.1 that function takes a
+``torch.device`` and fails on an int (``'int' object has no attribute 'type'``), so training on
+a GPU never starts. Importing ``bpr`` swaps in an adapter that accepts both; site-packages are
+left untouched, and stock mmseg tools get the fix through ``custom_imports``.
+"""
+import contextlib
+import inspect
+import io
+import logging
+import os
+import warnings
+
+import torch
+from torch.nn.parallel import _functions as torch_functions
+
+
+def _takes_device(fn) -> bool:
+    param = inspect.signature(fn).parameters.get('device')
+    return param is not None and param.annotation in (torch.device, 'torch.device')
+
+
+def _stream_adapter(torch_get_stream):
+
+    def _get_stream(device):
+        """torch's ``_get_stream`` for a GPU index (mmcv 1.7) or a ``torch.device``."""
+        if isinstance(device, int):
+            if device < 0:  # mmcv's "CPU" device id
+                return None
+            device = torch.device('cuda', device)
+        return torch_get_stream(device)
+
+    _get_stream.__wrapped__ = torch_get_stream
+    return _get_stream
+
+
+def patch_mmcv_scatter() -> bool:
+    """Make mmcv's ``Scatter`` work on this torch; return whether a patch was needed.
+
+    Idempotent. On torch releases whose ``_get_stream`` still takes an int nothing changes.
+    """
+    from mmcv.parallel import _functions as mmcv_functions
+    current = mmcv_functions._get_stream
+    if hasattr(current, '__wrapped__') or not _takes_device(torch_functions._get_stream):
+        return False
+    mmcv_functions._get_stream = _stream_adapter(torch_functions._get_stream)
+    return True
+
+
+def quiet_import_mmcv() -> None:
+    """Import mmcv without the lines third-party code prints on import: torch's "No CUDA
+    runtime is found" (a CUDA toolkit on a machine without a GPU) and mmcv's v2.0 notice.
+    ``BPR_VERBOSE=1`` shows them. Filters are restored afterwards."""
+    if os.environ.get('BPR_VERBOSE', '') not in ('', '0'):
+        import mmcv  # noqa: F401
+        return
+    logger = logging.getLogger('torch.utils.cpp_extension')
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='On January 1, 2023, MMCV will release')
+            import torch.utils.cpp_extension  # noqa: F401
+            import mmcv  # noqa: F401
+    finally:
+        logger.setLevel(level)

@@ -1,0 +1,80 @@
+"""On a CUDA GPU: training (one process and dist_train.sh), resume, validation during
+training, dist_test.sh and inference equal to the CPU. ``pytest -m gpu`` on a GPU machine."""
+import json
+import os.path as osp
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import TINY_CONFIG, random_checkpoint
+from test_scripts import _losses, run
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')]
+
+TRAIN = ['--cfg-options', 'runner.max_iters=30', 'optimizer.lr=0.05',
+         'checkpoint_config.interval=15', 'log_config.interval=5', 'evaluation.interval=15']
+
+
+def _trained(work):
+    assert osp.isfile(osp.join(work, 'iter_30.pth'))
+    losses = _losses(work)
+    assert len(losses) >= 4 and np.mean(losses[-2:]) < np.mean(losses[:2]), losses
+    log = open(sorted(p for p in __import__('glob').glob(osp.join(work, '*.log')))[-1]).read()
+    assert '(cuda)' in log and 'mIoU' in log  # on the GPU, with validation during training
+
+
+def test_train_one_gpu_and_resume(patches, tmp_path):
+    work = str(tmp_path / 'work')
+    run(['python', 'tools/train.py', TINY_CONFIG, '--work-dir', work, '--seed', '0'] + TRAIN,
+        env=dict(DATA_ROOT=patches), timeout=900)
+    _trained(work)
+    run(['python', 'tools/train.py', TINY_CONFIG, '--work-dir', work, '--resume-from',
+         osp.join(work, 'iter_15.pth')] + TRAIN[:1] + ['runner.max_iters=35',
+                                                        'checkpoint_config.interval=35'],
+        env=dict(DATA_ROOT=patches), timeout=900)
+    assert osp.isfile(osp.join(work, 'iter_35.pth'))
+
+
+def test_dist_train_one_gpu_syncbn(patches, tmp_path):
+    work = str(tmp_path / 'work')
+    run(['bash', 'tools/dist_train.sh', TINY_CONFIG, '1', '--work-dir', work, '--seed', '0']
+        + TRAIN + ['model.backbone.norm_cfg.type=SyncBN', 'model.decode_head.norm_cfg.type=SyncBN'],
+        env=dict(DATA_ROOT=patches), timeout=900)
+    _trained(work)
+    run(['bash', 'tools/dist_train.sh', TINY_CONFIG, '1', '--work-dir', work, '--auto-resume']
+        + TRAIN[:1] + ['runner.max_iters=35', 'checkpoint_config.interval=35'],
+        env=dict(DATA_ROOT=patches), timeout=900)
+    assert osp.isfile(osp.join(work, 'iter_35.pth'))
+
+
+def test_dist_test_on_gpu_equals_cpu(patches, tmp_path):
+    ckpt = random_checkpoint(str(tmp_path / 'w.pth'))
+    cpu, gpu = str(tmp_path / 'cpu.pkl'), str(tmp_path / 'gpu.pkl')
+    run(['python', 'tools/test.py', TINY_CONFIG, ckpt, '--out', cpu, '--device', 'cpu'],
+        env=dict(DATA_ROOT=patches))
+    run(['bash', 'tools/dist_test.sh', TINY_CONFIG, ckpt, '1', '--out', gpu],
+        env=dict(DATA_ROOT=patches))
+    a, b = pickle.load(open(cpu, 'rb')), pickle.load(open(gpu, 'rb'))
+    assert len(a) == len(b) > 0
+    assert max(float(np.abs(x - y).max()) for x, y in zip(a, b)) < 1e-3
+
+
+def test_inference_on_gpu_equals_cpu(coco, tmp_path):
+    ckpt = random_checkpoint(str(tmp_path / 'w.pth'))
+    outs = {}
+    for device in ('cpu', 'cuda'):
+        outs[device] = str(tmp_path / f'{device}.json')
+        run(['python', 'tools/refine_coco.py', TINY_CONFIG, ckpt, coco['coarse'],
+             outs[device], '--img-dir', coco['img_dir'], '--gt-json', coco['gt'],
+             '--patch-size', '32', '--device', device])
+    import pycocotools.mask as mask_utils
+    a, b = json.load(open(outs['cpu'])), json.load(open(outs['cuda']))
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert x['extra'] == y['extra']
+        mx, my = mask_utils.decode(x['segmentation']), mask_utils.decode(y['segmentation'])
+        # probabilities within float rounding: at most a few pixels at 0.5 flip
+        assert (mx != my).sum() <= max(3, 0.001 * mx.size)
