@@ -1,12 +1,9 @@
 #!/usr/bin/env bash
-# bash tools/dist_train.sh CONFIG NUM_PROCESSES [train.py args]
-# One process per GPU (nccl); on a machine without a GPU, NUM_PROCESSES CPU processes (gloo).
+# bash tools/dist_train.sh CONFIG GPUS [train.py args]
+# GPUS processes per node: one per GPU (nccl), or CPU processes (gloo) where there is no GPU.
+# Several nodes: NNODES, NODE_RANK, MASTER_ADDR, PORT, as in mmsegmentation (tools/launch.sh).
 set -e
 CONFIG=$1
 GPUS=${2:-1}
-PORT=${PORT:-29500}
-shift 2 || true
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PYTHONPATH="$ROOT:$PYTHONPATH" exec python -m torch.distributed.run \
-  --nproc_per_node="$GPUS" --master_port="$PORT" \
-  "$ROOT/tools/train.py" "$CONFIG" --launcher pytorch "$@"
+shift $(($# < 2 ? $# : 2))
+DIST=1 GPUS=$GPUS exec sh "$(dirname "$0")/launch.sh" "$(dirname "$0")/train.py" "$CONFIG" "$@"

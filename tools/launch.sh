@@ -1,11 +1,21 @@
 #!/usr/bin/env sh
-# sh tools/launch.sh SCRIPT ARGS...: run a bpr tool on GPUS processes (torchrun) or just one.
+# sh tools/launch.sh SCRIPT ARGS...: run a bpr tool as one plain process, or under torchrun
+# with GPUS processes per node (GPUs, or CPU processes where there is none) on NNODES nodes.
+#
+# Environment (the names of mmsegmentation's scripts): GPUS (1, per node), NNODES (1),
+# NODE_RANK (0), MASTER_ADDR (127.0.0.1), PORT (29500; on one node a free port when unset),
+# PYTHON (python), DIST=1 (torchrun even for one process). BPR_VERBOSE=1 keeps torchrun's logs.
 set -e
 BPR_ROOT=${BPR_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 PYTHON=${PYTHON:-python}
 export PYTHONPATH="$BPR_ROOT${PYTHONPATH:+:$PYTHONPATH}"
-if [ "${GPUS:-1}" -gt 1 ]; then
-  exec "$PYTHON" -m torch.distributed.run --nproc_per_node="$GPUS" \
-    --master_port="${PORT:-29500}" "$@" --launcher pytorch
+GPUS=${GPUS:-1}
+NNODES=${NNODES:-1}
+if [ "${DIST:-0}" = 1 ] || [ "$GPUS" -gt 1 ] || [ "$NNODES" -gt 1 ]; then
+  if [ "$NNODES" -gt 1 ] || [ -n "${PORT:-}" ]; then
+    set -- --nnodes="$NNODES" --node_rank="${NODE_RANK:-0}" \
+      --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${PORT:-29500}" "$@"
+  fi
+  exec "$PYTHON" -m bpr.apis.launch --nproc_per_node="$GPUS" "$@" --launcher pytorch
 fi
 exec "$PYTHON" "$@"

@@ -3,19 +3,21 @@
     python tools/refine_coco.py CONFIG CKPT COARSE_JSON OUT_JSON --img-dir D --gt-json G
 
 Extract -> batched network -> reassemble, image by image; with ``--launcher pytorch`` (under
-torchrun) the images are split across processes (GPUs, or CPU processes).
+torchrun) or ``slurm`` (under srun) the images are split across processes (GPUs, or CPU
+processes), on one or several machines.
 """
 import argparse
 
+import bpr  # noqa: F401  (imported first: it silences mmcv's import-time notices)
 from mmcv import DictAction
 
 from bpr.apis import init_refiner
 from bpr.apis.coco import refine_coco_file
-from bpr.apis.dist import init_dist
+from bpr.apis.dist import LAUNCHERS, init_dist
 from bpr.apis.inference import PRECISIONS
 from bpr.core import PatchConfig
 from bpr.core.io import cli
-from bpr.core.patches import SAMPLINGS
+from bpr.core.patches import SAMPLING_HELP, SAMPLINGS
 
 
 @cli
@@ -31,18 +33,17 @@ def main(argv=None):
     parser.add_argument('--iou-thresh', type=float, default=0.25, help='NMS IoU threshold')
     parser.add_argument('--patch-size', type=int, default=64)
     parser.add_argument('--padding', type=int, default=0)
-    parser.add_argument('--sampling', choices=SAMPLINGS, default='nms',
-                        help="patch boxes: dense + NMS (BPR's) or the regular grid (ablation)")
+    parser.add_argument('--sampling', choices=SAMPLINGS, default='nms', help=SAMPLING_HELP)
     parser.add_argument('--batch-size', type=int, default=256, help='patches per forward')
     parser.add_argument('--device', help='cuda, cuda:1, cpu (default: cuda if available)')
     parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
                         help='network arithmetic (bf16: CPUs with native bfloat16; fp16: CUDA)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. data.test.pipeline.2.flip=True')
-    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
+    parser.add_argument('--launcher', choices=LAUNCHERS, default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
-    device = init_dist() if args.launcher == 'pytorch' else args.device
+    device = init_dist(launcher=args.launcher) if args.launcher != 'none' else args.device
     ckpt = None if args.checkpoint in ('', 'default') else args.checkpoint
     model = init_refiner(args.config, ckpt, device, args.cfg_options, precision=args.precision)
     refine_coco_file(model, args.coarse_json, args.out_json, args.gt_json, args.img_dir,

@@ -6,8 +6,10 @@ scores them against the ground-truth patches. Distributed: ``tools/dist_test.sh`
 """
 import argparse
 
+import bpr  # noqa: F401  (imported first: it silences mmcv's import-time notices)
 from mmcv import DictAction
 
+from bpr.apis.dist import LAUNCHERS
 from bpr.apis.test import run_test
 from bpr.core.io import cli
 
@@ -22,7 +24,7 @@ def parse_args(argv=None):
     parser.add_argument('--device', help='cuda, cuda:1, cpu (default: cuda if available)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings')
-    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
+    parser.add_argument('--launcher', choices=LAUNCHERS, default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     if not args.out and not args.eval:

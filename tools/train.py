@@ -4,8 +4,10 @@ Distributed: ``bash tools/dist_train.sh CONFIG NUM_PROCESSES`` (GPUs, or CPU pro
 """
 import argparse
 
+import bpr  # noqa: F401  (imported first: it silences mmcv's import-time notices)
 from mmcv import DictAction
 
+from bpr.apis.dist import LAUNCHERS
 from bpr.apis.train import run_training
 from bpr.core.io import cli
 
@@ -25,7 +27,7 @@ def parse_args(argv=None):
                         help='deterministic options for the CUDNN backend')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. data.samples_per_gpu=4')
-    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
+    parser.add_argument('--launcher', choices=LAUNCHERS, default='none',
                         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return parser.parse_args(argv)

@@ -1,18 +1,59 @@
-"""torch.distributed set-up that also works on machines without a GPU."""
+"""torch.distributed set-up that also works on machines without a GPU, under torchrun or
+SLURM."""
 import atexit
 import os
+import re
+import subprocess
+from typing import Mapping
 
 import torch
 import torch.distributed as dist
 from mmcv.parallel import scatter
 
 
-def init_dist(backend: str = None) -> str:
-    """Join the process group of a ``torchrun`` launch; return the device of this process.
+LAUNCHERS = ('none', 'pytorch', 'slurm')
+
+
+def first_host(nodelist: str) -> str:
+    """The first host name of a SLURM node list (``node[03-05,9],gpu1`` -> ``node03``), from
+    ``scontrol`` where there is one, else parsed."""
+    try:
+        out = subprocess.run(['scontrol', 'show', 'hostnames', nodelist], capture_output=True,
+                             text=True, timeout=30)
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.split()[0]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    head = re.match(r'([^,\[]+)(?:\[([^\]]+)\])?', nodelist.strip())
+    if head is None:
+        raise ValueError(f'SLURM_NODELIST {nodelist!r}: no host in it')
+    prefix, ranges = head.groups()
+    return prefix + (re.split(r'[-,]', ranges)[0] if ranges else '')
+
+
+def slurm_env(environ: Mapping[str, str] = os.environ) -> dict:
+    """The variables of torch's ``env://`` rendezvous for a task started by ``srun`` (one task
+    per GPU, as mmsegmentation's ``slurm_train.sh``): ranks from SLURM's, the first node as
+    master, ``MASTER_PORT`` (or ``PORT``, default 29500) as port."""
+    ntasks = int(environ['SLURM_NTASKS'])
+    per_node = environ.get('SLURM_NTASKS_PER_NODE') or environ.get('SLURM_TASKS_PER_NODE', '1')
+    return dict(
+        RANK=environ['SLURM_PROCID'], WORLD_SIZE=str(ntasks),
+        LOCAL_RANK=environ.get('SLURM_LOCALID', '0'),
+        LOCAL_WORLD_SIZE=re.match(r'\d+', per_node).group(0),
+        MASTER_ADDR=environ.get('MASTER_ADDR') or first_host(environ['SLURM_NODELIST']),
+        MASTER_PORT=environ.get('MASTER_PORT') or environ.get('PORT') or '29500')
+
+
+def init_dist(backend: str = None, launcher: str = 'pytorch') -> str:
+    """Join the process group of a ``torchrun`` (``launcher='pytorch'``) or ``srun``
+    (``'slurm'``) launch; return the device of this process.
 
     mmcv's ``init_dist`` assumes one GPU per process. Here a process takes its GPU (nccl) when
     there is one and runs on the CPU (gloo) otherwise.
     """
+    if launcher == 'slurm':
+        os.environ.update(slurm_env())
     local_rank = int(os.environ.get('LOCAL_RANK', 0))
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank % torch.cuda.device_count())

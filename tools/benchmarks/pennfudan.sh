@@ -17,12 +17,13 @@ WORK=${WORK:-/tmp/bpr_bench}
 CKPT=${CKPT:-$ROOT/checkpoints/bpr_hrnet18s_128_default.pth}
 CONFIG=$ROOT/configs/bpr/hrnet18s_128.py
 GPUS=${GPUS:-2}
+PYTHON=${PYTHON:-python}
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 STEPS=${*:-data refine ablate seen speed pictures}
 mkdir -p "$WORK"
-py() { python "$ROOT/tools/$1" "${@:2}"; }
+py() { "$PYTHON" "$ROOT/tools/$1" "${@:2}"; }
 concat() {  # concat OUT IN...: one COCO results file
-  python -c "import json, sys; json.dump(sum((json.load(open(f)) for f in sys.argv[2:]), []),
+  "$PYTHON" -c "import json, sys; json.dump(sum((json.load(open(f)) for f in sys.argv[2:]), []),
     open(sys.argv[1], 'w'))" "$@"
 }
 refine() {  # refine COARSE OUT [CONFIG CKPT [OPTIONS]]
@@ -72,7 +73,7 @@ train)
   fit "$CONFIG" ds2 "$WORK/train_ft" 1 2500 0.02 --load-from "$WORK/train/iter_2000.pth"
   # stage 3: twice the patches (two more coarse-mask draws, one of them grid 14), lower lr
   fit "$CONFIG" ds3 "$WORK/train_s3" 3 4000 0.01 --load-from "$WORK/train_ft/iter_2500.pth"
-  python "$ROOT/tools/publish_model.py" "$WORK/train_s3/iter_4000.pth" "$CKPT" --fp16 ;;
+  "$PYTHON" "$ROOT/tools/publish_model.py" "$WORK/train_s3/iter_4000.pth" "$CKPT" --fp16 ;;
 refine)
   for g in "" _g14; do
     refine "$WORK/val_coarse$g.json" "$WORK/val_refined$g.json"
@@ -108,7 +109,7 @@ ablate)
   (cd "$WORK" && py eval.py val_gt.json val_coarse.json val_refined.json val_refined2.json \
     val_coarse_g14.json val_refined_g14.json val_refined2_g14.json --out metrics_twice.json)
   # patches per setting
-  python - "$WORK/val_gt.json" "$WORK/val_coarse.json" <<'PY'
+  "$PYTHON" - "$WORK/val_gt.json" "$WORK/val_coarse.json" <<'PY'
 import json, sys
 from bpr.core import PatchConfig, decode, extract_instance
 sizes = {img['id']: (img['height'], img['width']) for img in json.load(open(sys.argv[1]))['images']}
@@ -132,7 +133,7 @@ seen)
     pf_train_coarse_14.json pf_train_refined_14.json --out metrics_seen.json) ;;
 pedestrians)
   # not in the default model: CKPT fine-tuned on the Penn-Fudan part of stage 3's coarse draws
-  python - "$WORK/train_gt.json" "$WORK/train_coarse_mix3.json" "$WORK/train_coarse_pf.json" <<'PY'
+  "$PYTHON" - "$WORK/train_gt.json" "$WORK/train_coarse_mix3.json" "$WORK/train_coarse_pf.json" <<'PY'
 import json, sys
 ids = {img['id'] for img in json.load(open(sys.argv[1]))['images']
        if img['file_name'].startswith('pennfudan/')}
