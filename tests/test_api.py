@@ -60,14 +60,24 @@ def test_api_equals_cli_path(coco, model, tmp_path):
         assert [a['segmentation'] for a in api] == [c['segmentation'] for c in cli]
 
 
-def test_api_bad_input(coco, model):
+def test_api_bad_input(coco, model, tmp_path):
     img, coarse, _ = _image_and_masks(coco)
     with pytest.raises(ValueError, match=r'shape \(N, 96, 128\)'):
         refine(model, img, np.zeros((2, 10, 10), bool))
     with pytest.raises(InputError, match=r'masks\[0\].*size'):
         refine(model, img, [dict(size=[3, 3], counts='9')])
-    with pytest.raises(FileNotFoundError, match='nope.png'):
+    with pytest.raises(InputError, match='nope.png: image file not found'):
         refine(model, 'nope.png', [])
+    empty = tmp_path / 'empty.jpg'
+    empty.write_bytes(b'')
+    with pytest.raises(InputError, match='empty.jpg: empty file, not an image'):
+        refine(model, str(empty), [])
+    junk = tmp_path / 'junk.png'
+    junk.write_bytes(b'\x89PNG\r\n\x1a\n' + bytes(40))
+    with pytest.raises(InputError, match='junk.png: not a readable image'):
+        refine(model, str(junk), [])
+    with pytest.raises(InputError, match=r'masks\[0\]: RLE run lengths sum to 3'):
+        refine(model, img, [dict(size=[96, 128], counts=[3])])
     assert refine(model, img, np.zeros((0, 96, 128), bool)).shape == (0, 96, 128)
 
 

@@ -171,9 +171,9 @@ def image_size(path: str) -> Tuple[int, int]:
     """``(h, w)`` of an image file as ``mmcv.imread(path, 'color')`` will decode it, from
     its header alone (OpenCV applies the EXIF orientation, which may swap the sides); a
     truncated JPEG or PNG is refused."""
+    check_complete(path)
     try:
         with Image.open(path) as im:
-            check_complete(path, im.format)
             w, h = im.size
             # getexif() may decode a whole PNG looking for the chunk: only parse what is there
             orientation = im.getexif().get(EXIF_ORIENTATION, 1) if 'exif' in im.info else 1
@@ -181,7 +181,8 @@ def image_size(path: str) -> Tuple[int, int]:
         raise
     except (OSError, SyntaxError, ValueError) as err:
         # formats that OpenCV reads and Pillow does not (HDR, EXR, ...): decode them
-        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        with quiet_opencv():
+            img = cv2.imread(path, cv2.IMREAD_COLOR)
         if img is None:
             raise InputError(f'{path}: not a readable image ({err})') from None
         return img.shape[:2]
@@ -197,7 +198,8 @@ def read_image(path: str, flag: str = 'color'):
     if osp.getsize(path) == 0:
         raise InputError(f'{path}: empty file, not an image')
     try:
-        img = mmcv.imread(path, flag)
+        with quiet_opencv():
+            img = mmcv.imread(path, flag)
     except (cv2.error, OSError, ValueError) as err:
         raise InputError(f'{path}: not a readable image ({str(err).strip()[:80]})') from None
     if img is None:
@@ -205,19 +207,30 @@ def read_image(path: str, flag: str = 'color'):
     return img
 
 
-# end markers of complete files: a cut-off download or copy lacks them
-_TRAILERS = {'JPEG': b'\xff\xd9', 'PNG': b'IEND'}
+@contextlib.contextmanager
+def quiet_opencv():
+    """No OpenCV log line (a file that does not decode): the caller reports it."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
 
 
-def check_complete(path: str, fmt: str) -> None:
+# signature -> (format, end marker): a cut-off download or copy lacks the end marker
+_TRAILERS = {b'\xff\xd8': ('JPEG', b'\xff\xd9'), b'\x89PNG': ('PNG', b'IEND')}
+
+
+def check_complete(path: str) -> None:
     """Raise if a JPEG or PNG file lacks its end marker (truncated)."""
-    marker = _TRAILERS.get(fmt)
-    if marker is None:
-        return
     with open(path, 'rb') as f:
-        f.seek(max(osp.getsize(path) - 1024, 0))
-        if marker not in f.read():
-            raise InputError(f'{path}: truncated {fmt} file (no end marker)')
+        head = f.read(4)
+        for signature, (fmt, marker) in _TRAILERS.items():
+            if head.startswith(signature):
+                f.seek(max(osp.getsize(path) - 1024, 0))
+                if marker not in f.read():
+                    raise InputError(f'{path}: truncated {fmt} file (no end marker)')
 
 
 def check_images(gt: dict, image_ids, img_dir: str) -> None:

@@ -4,8 +4,8 @@
 #   DATA=path/to/data WORK=/tmp/bpr_bench bash tools/benchmarks/pennfudan.sh [STEP...]
 #
 # DATA holds pennfudan/{images,annotations} and coco128/{images,annotations} (COCO form).
-# Steps (default: all but the training ones): data train refine ablate seen nomask pedestrians
-# speed pictures.
+# Steps (default: all but the training ones): data train refine ablate ties seen nomask
+# pedestrians speed pictures.
 # `train` takes about 130 minutes on 2 CPU cores and overwrites CKPT; `nomask` (the mask-channel
 # ablation) trains stage 1 again without the mask branch (about 60 minutes); `pedestrians`
 # fine-tunes CKPT on Penn-Fudan patches only (about 25 minutes; after `data` and `refine`).
@@ -19,7 +19,7 @@ CONFIG=$ROOT/configs/bpr/hrnet18s_128.py
 GPUS=${GPUS:-2}
 PYTHON=${PYTHON:-python}
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-STEPS=${*:-data refine ablate seen speed pictures}
+STEPS=${*:-data refine ablate ties seen speed pictures}
 mkdir -p "$WORK"
 py() { "$PYTHON" "$ROOT/tools/$1" "${@:2}"; }
 concat() {  # concat OUT IN...: one COCO results file
@@ -120,6 +120,17 @@ for name, cfg in [('nms0.25', PatchConfig(64, 0, 0.25)), ('nms0.45', PatchConfig
     print(f'patches {name}: {sum(extract_instance(m, cfg).num for m in masks)}')
 PY
   ;;
+ties)
+  # the original's tie-break (default) vs the stable one: patches, metrics, time per image
+  for g in "" _g14; do for s in nms nms_stable; do
+    SAMPLING=$s refine "$WORK/val_coarse$g.json" "$WORK/val_ties_$s$g.json"; done; done
+  (cd "$WORK" && py eval.py val_gt.json val_coarse.json val_ties_nms.json \
+    val_ties_nms_stable.json val_coarse_g14.json val_ties_nms_g14.json \
+    val_ties_nms_stable_g14.json --out metrics_ties.json)
+  for g in "" _g14; do
+    py benchmarks/bench_ties.py "$WORK/val_gt.json" "$WORK/val_coarse$g.json" "$DATA" \
+      --repeat 3
+  done ;;
 seen)
   # the same measurement on Penn-Fudan train: images seen in training, new coarse draws
   py combine_coco.py "$WORK/pf_train_gt.json" \
