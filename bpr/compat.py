@@ -11,6 +11,7 @@ import inspect
 import io
 import logging
 import os
+import sys
 import warnings
 
 import torch
@@ -49,20 +50,41 @@ def patch_mmcv_scatter() -> bool:
     return True
 
 
+SILENCED = []  # what quiet_import_mmcv kept from stderr
+
+
+class _Keep(logging.Handler):
+
+    def emit(self, record):
+        SILENCED.append(self.format(record))
+
+
 def quiet_import_mmcv() -> None:
     """Import mmcv without the lines third-party code prints on import: torch's "No CUDA
     runtime is found" (a CUDA toolkit on a machine without a GPU) and mmcv's v2.0 notice.
-    ``BPR_VERBOSE=1`` shows them. Filters are restored afterwards."""
+    They are kept in ``SILENCED`` (the tools' ``--verbose`` prints them); ``BPR_VERBOSE=1``
+    lets them through. Loggers and warning filters are restored afterwards."""
     if os.environ.get('BPR_VERBOSE', '') not in ('', '0'):
         import mmcv  # noqa: F401
         return
     logger = logging.getLogger('torch.utils.cpp_extension')
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    keep = _Keep()
+    logger.addHandler(keep)
+    propagate, logger.propagate = logger.propagate, False
+    stderr = io.StringIO()
     try:
-        with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
-            warnings.filterwarnings('ignore', message='On January 1, 2023, MMCV will release')
+        with contextlib.redirect_stderr(stderr), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
             import torch.utils.cpp_extension  # noqa: F401
             import mmcv  # noqa: F401
     finally:
-        logger.setLevel(level)
+        logger.removeHandler(keep)
+        logger.propagate = propagate
+    SILENCED.extend(line for line in stderr.getvalue().splitlines() if line.strip())
+    SILENCED.extend(f'{w.category.__name__}: {w.message}' for w in caught)
+
+
+def show_silenced() -> None:
+    """Print what :func:`quiet_import_mmcv` kept from stderr (``--verbose``)."""
+    for line in SILENCED:
+        print(line, file=sys.stderr)

@@ -40,3 +40,27 @@ def test_default_model_improves_a_clear_edge():
     refined = refine(model, img, coarse[None])[0]
     # measured: 0.703 -> 0.733; an identity refiner gives +0
     assert _boundary_iou(refined, gt) > _boundary_iou(coarse, gt) + 0.02
+
+
+def test_small_instances_keep_their_coarse_mask():
+    """An instance below min_size passes through untouched; a large one is refined."""
+    rng = np.random.default_rng(1)
+    h, w = 240, 320
+    img = rng.integers(90, 130, (h, w, 3), dtype=np.uint8)
+    large = np.zeros((h, w), np.uint8)
+    cv2.ellipse(large, (150, 120), (90, 60), 10, 0, 360, 1, -1)
+    small = np.zeros((h, w), np.uint8)
+    cv2.ellipse(small, (280, 40), (9, 6), 30, 0, 360, 1, -1)  # 19x13 px: exact already
+    large, small = large.astype(bool), small.astype(bool)
+    img[large] = (30, 40, 200)
+    img[small] = (200, 60, 30)
+    coarse_large = coarsen(large, (55, 55, 245, 185), grid=12)
+    masks = np.stack([coarse_large, small])
+    model = init_refiner(device='cpu')
+    kept = refine(model, img, masks, min_size=32)
+    assert np.array_equal(kept[1], small)
+    assert not np.array_equal(kept[0], coarse_large)
+    assert _boundary_iou(kept[0], large) > _boundary_iou(coarse_large, large)
+    # min_size=0 refines the small one too, as the original does
+    everything = refine(model, img, masks, min_size=0)
+    assert np.array_equal(everything[0], kept[0])

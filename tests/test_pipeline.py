@@ -36,8 +36,8 @@ def _identity_run(model, img_patches, mask_patches, batch_size=256):
 
 
 def test_identity_network_reproduces_every_instance(coco, model, tmp_path, monkeypatch):
-    import bpr.apis.inference as inference
-    monkeypatch.setattr(inference, 'run_patches', _identity_run)
+    import bpr.apis.coco as coco_api
+    monkeypatch.setattr(coco_api, 'run_patches', _identity_run)
     out = str(tmp_path / 'refined.json')
     refined = refine_coco_file(model, coco['coarse'], out, coco['gt'], coco['img_dir'], CFG,
                                progress=False)
@@ -232,3 +232,23 @@ def test_image_size_of_a_format_only_opencv_reads(tmp_path):
     path = str(tmp_path / 'radiance.hdr')
     cv2.imwrite(path, np.ones((5, 7, 3), np.float32))
     assert image_size(path) == (5, 7)
+
+
+def test_loader_workers_give_the_same_results(coco, model, tmp_path):
+    """Images prepared by loader processes ahead of the network: same output, same order;
+    bad input found by a worker is still one InputError."""
+    outs = [refine_coco_file(model, coco['coarse'], str(tmp_path / f'w{w}.json'), coco['gt'],
+                             coco['img_dir'], CFG, progress=False, workers=w) for w in (0, 2)]
+    assert outs[0] == outs[1]
+    img_dir = tmp_path / 'imgs'
+    shutil.copytree(coco['img_dir'], img_dir, ignore=shutil.ignore_patterns('*.json'))
+    gt = json.load(open(coco['gt']))
+    # decodes to another size than its header says: found only when a worker reads it
+    victim = img_dir / gt['images'][1]['file_name']
+    monkey = cv2.imread(str(victim))
+    cv2.imwrite(str(victim), monkey)
+    from bpr.apis.coco import refine_results
+    gt['images'][1]['height'] += 1
+    with pytest.raises(InputError, match=r'img_1.png: not of the size 81x80'):
+        refine_results(model, json.load(open(coco['coarse'])), gt, str(img_dir), CFG,
+                       progress=False, workers=2)

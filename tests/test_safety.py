@@ -172,6 +172,11 @@ def test_normal_run_prints_no_third_party_lines(coco, tmp_path):
              if line.strip() and not line.startswith('refine[0]')]
     assert other == [], proc.stderr
     assert proc.stdout == ''
+    # --verbose shows what the import kept back
+    proc = _tool(['tools/refine_coco.py', TINY_CONFIG, 'none', coco['coarse'],
+                  str(tmp_path / 'r2.json'), '--img-dir', coco['img_dir'], '--gt-json',
+                  coco['gt'], '--device', 'cpu', '--verbose'])
+    assert proc.returncode == 0 and 'MMCV will release v2.0.0' in proc.stderr, proc.stderr
 
 
 def test_ctrl_c_exits_130_with_one_line(tmp_path):

@@ -17,8 +17,8 @@ from bpr.core.cityscapes import cityscapes_to_coco
 from bpr.core.io import check_output, cli, dump_json, load_gt, load_results
 from bpr.evaluation import cityscapes_ap, coco_mask_metrics
 
-SHOWN = ('AP', 'AP50', 'AP75', 'bAP', 'bAP50', 'bAP75', 'AF', 'AF50', 'AF75', 'mIoU', 'mBIoU',
-         'csAP', 'csAP50')
+SHOWN = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'bAP', 'bAP50', 'bAP75', 'bAPs', 'bAPm',
+         'bAPl', 'AF', 'AF50', 'AF75', 'mIoU', 'mBIoU', 'csAP', 'csAP50')
 
 
 def evaluate(gt_json: str, gt: dict, path: str, dilation_ratio: float, gtfine: str = None):

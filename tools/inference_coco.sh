@@ -8,7 +8,8 @@
 # CHECKPOINT "default" (or "") takes the project's default model; "none" random weights.
 # GPUS processes share the images (GPUs, or CPU processes where there is no GPU).
 # Also: PATCH_SIZE (64), PADDING (0), SAMPLING (nms, as the original; nms_stable; grid),
-# BATCH_SIZE (256), PORT (29500). OPTIONS go to tools/refine_coco.py, e.g.
+# MIN_SIZE (instances smaller than this, in px, keep their coarse mask), BATCH_SIZE (256),
+# PORT (29500). OPTIONS go to tools/refine_coco.py, e.g.
 # --cfg-options data.test.pipeline.2.flip=True (flip test-time augmentation) or --precision bf16.
 set -e
 [ $# -ge 4 ] || {
@@ -21,4 +22,5 @@ shift 4
 exec sh "$BPR_ROOT/tools/launch.sh" "$BPR_ROOT/tools/refine_coco.py" \
   "$CONFIG" "$CKPT" "$COARSE" "$OUT" --img-dir "$IMG_DIR" --gt-json "$GT_JSON" \
   --iou-thresh "${IOU_THRESH:-0.25}" --patch-size "${PATCH_SIZE:-64}" --padding "${PADDING:-0}" \
-  --sampling "${SAMPLING:-nms}" --batch-size "${BATCH_SIZE:-256}" "$@"
+  --sampling "${SAMPLING:-nms}" ${MIN_SIZE:+--min-size "$MIN_SIZE"} \
+  --batch-size "${BATCH_SIZE:-256}" "$@"

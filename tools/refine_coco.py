@@ -15,6 +15,7 @@ from bpr.apis import init_refiner
 from bpr.apis.coco import refine_coco_file
 from bpr.apis.dist import LAUNCHERS, init_dist
 from bpr.apis.inference import PRECISIONS
+from bpr.compat import show_silenced
 from bpr.core import PatchConfig
 from bpr.core.io import cli
 from bpr.core.patches import SAMPLING_HELP, SAMPLINGS
@@ -34,7 +35,12 @@ def main(argv=None):
     parser.add_argument('--patch-size', type=int, default=64)
     parser.add_argument('--padding', type=int, default=0)
     parser.add_argument('--sampling', choices=SAMPLINGS, default='nms', help=SAMPLING_HELP)
+    parser.add_argument('--min-size', type=int, default=PatchConfig().min_size,
+                        help='instances smaller than this (px, longer box side) keep their coarse mask')
     parser.add_argument('--batch-size', type=int, default=256, help='patches per forward')
+    parser.add_argument('--workers', type=int,
+                        help='processes preparing images ahead of the network (default: up to '
+                        '4 on a GPU, none on the CPU)')
     parser.add_argument('--device', help='cuda, cuda:1, cpu (default: cuda if available)')
     parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
                         help='network arithmetic (bf16: CPUs with native bfloat16; fp16: CUDA)')
@@ -42,14 +48,18 @@ def main(argv=None):
                         help='override config settings, e.g. data.test.pipeline.2.flip=True')
     parser.add_argument('--launcher', choices=LAUNCHERS, default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--verbose', action='store_true',
+                        help='also print the notices third-party packages print on import')
     args = parser.parse_args(argv)
+    if args.verbose:
+        show_silenced()
     device = init_dist(launcher=args.launcher) if args.launcher != 'none' else args.device
     ckpt = None if args.checkpoint in ('', 'default') else args.checkpoint
     model = init_refiner(args.config, ckpt, device, args.cfg_options, precision=args.precision)
     refine_coco_file(model, args.coarse_json, args.out_json, args.gt_json, args.img_dir,
                      PatchConfig(args.patch_size, args.padding, args.iou_thresh,
-                                 args.sampling),
-                     args.batch_size)
+                                 args.sampling, args.min_size),
+                     args.batch_size, workers=args.workers)
 
 
 if __name__ == '__main__':

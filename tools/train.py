@@ -9,6 +9,7 @@ from mmcv import DictAction
 
 from bpr.apis.dist import LAUNCHERS
 from bpr.apis.train import run_training
+from bpr.compat import show_silenced
 from bpr.core.io import cli
 
 
@@ -30,7 +31,12 @@ def parse_args(argv=None):
     parser.add_argument('--launcher', choices=LAUNCHERS, default='none',
                         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    return parser.parse_args(argv)
+    parser.add_argument('--verbose', action='store_true',
+                        help='also print the notices third-party packages print on import')
+    args = parser.parse_args(argv)
+    if args.verbose:
+        show_silenced()
+    return args
 
 
 @cli

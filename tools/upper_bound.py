@@ -27,6 +27,8 @@ def main(argv=None):
     parser.add_argument('--patch-size', type=int, default=64)
     parser.add_argument('--padding', type=int, default=0)
     parser.add_argument('--sampling', choices=SAMPLINGS, default='nms', help=SAMPLING_HELP)
+    parser.add_argument('--min-size', type=int, default=PatchConfig().min_size,
+                        help='instances smaller than this (px, longer box side) keep their coarse mask')
     parser.add_argument('--band', type=int,
                         help='paste within this many px of the boundary instead of patches')
     parser.add_argument('--stride', type=int, default=1,
@@ -42,7 +44,8 @@ def main(argv=None):
     check_output(args.out_json, [args.coarse_json, args.gt_json])
     gt = load_gt(args.gt_json)
     results = load_results(args.coarse_json, gt, args.gt_json)
-    cfg = PatchConfig(args.patch_size, args.padding, args.iou_thresh, args.sampling)
+    cfg = PatchConfig(args.patch_size, args.padding, args.iou_thresh, args.sampling,
+                      args.min_size)
     dump_json(upper_bound_results(results, gt, cfg, args.band, args.stride), args.out_json)
 
 

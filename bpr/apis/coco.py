@@ -1,46 +1,108 @@
 """Refining a whole COCO-form result file, image by image, on one or several processes."""
+import os
 import os.path as osp
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional
 
-import mmcv
+import torch
 import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from ..core import PatchConfig, decode, encode
+from ..core import PatchConfig, decode, encode, extract_image, reassemble_image
 from ..core.io import (InputError, check_images, check_output, dump_json, group_by_image,
                        load_gt, load_results, read_image)
-from .inference import refine_masks
+from .inference import run_patches
+
+
+class ImagePatches(Dataset):
+    """The CPU work before the network, one image per item: read it, decode its coarse
+    masks, extract their patches. A :class:`DataLoader` with workers prepares the next
+    images while the network runs."""
+
+    def __init__(self, results: List[dict], images: Dict[int, dict], groups: Dict[int, list],
+                 image_ids: List[int], img_dir: str, cfg: PatchConfig):
+        self.results, self.images, self.groups = results, images, groups
+        self.image_ids, self.img_dir, self.cfg = image_ids, img_dir, cfg
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def __getitem__(self, k: int):
+        """``(image_id, instances, img_patches, mask_patches)``, or the :class:`InputError`
+        to raise (a worker's exception would reach the caller wrapped in its traceback)."""
+        image_id = self.image_ids[k]
+        info = self.images[image_id]
+        path = osp.join(self.img_dir, info['file_name'])
+        try:
+            img = read_image(path)
+            h, w = info['height'], info['width']
+            if img.shape[:2] != (h, w):
+                raise InputError(f'{path}: not of the size {h}x{w} given in the ground truth')
+            masks = [decode(self.results[i]['segmentation'], h, w, where=f'result [{i}]')
+                     for i in self.groups[image_id]]
+            return (image_id, ) + tuple(extract_image(img, masks, self.cfg))
+        except InputError as err:
+            return err
+
+
+def _single(batch):
+    return batch[0]
+
+
+def default_workers(device) -> int:
+    """Loader workers: on a GPU, enough to keep it fed; on the CPU none (the network already
+    uses every core)."""
+    if torch.device(device).type != 'cuda':
+        return 0
+    per_process = (os.cpu_count() or 1) // int(os.environ.get('LOCAL_WORLD_SIZE', 1))
+    return max(0, min(4, per_process - 1))
 
 
 def refine_results(model, results: List[dict], gt: dict, img_dir: str, cfg: PatchConfig,
                    batch_size: int = 256, rank: int = 0, world_size: int = 1,
-                   progress: bool = True) -> Dict[int, dict]:
+                   progress: bool = True, workers: Optional[int] = None) -> Dict[int, dict]:
     """Refined RLEs ``{result index: rle}`` of the images that fall to ``rank``.
 
-    Images are streamed one at a time: memory holds one image and its patches.
+    A pipeline over the images: ``workers`` loader processes read images and extract
+    patches ahead (default: :func:`default_workers`), the network runs here, and a thread
+    pastes the probabilities back and encodes the masks while the network goes on.
     """
     images = {img['id']: img for img in gt['images']}
     groups = group_by_image(results)
     image_ids = sorted(groups)[rank::world_size]
-    refined = {}
-    for image_id in tqdm(image_ids, desc=f'refine[{rank}]', disable=not progress,
-                         position=rank):
-        info = images[image_id]
-        img = read_image(osp.join(img_dir, info['file_name']))
-        h, w = info['height'], info['width']
-        if img.shape[:2] != (h, w):
-            raise InputError(f'{osp.join(img_dir, info["file_name"])}: unreadable or not of '
-                             f'the size {h}x{w} given in the ground truth')
-        idx = groups[image_id]
-        masks = [decode(results[i]['segmentation'], h, w, where=f'result [{i}]') for i in idx]
-        for i, mask in zip(idx, refine_masks(model, img, masks, cfg, batch_size)):
-            refined[i] = encode(mask)
+    if workers is None:
+        workers = default_workers(next(model.parameters()).device)
+    loader = DataLoader(ImagePatches(results, images, groups, image_ids, img_dir, cfg),
+                        batch_size=1, collate_fn=_single, num_workers=workers,
+                        prefetch_factor=2 if workers else None)
+
+    def finish(image_id, instances, probs):
+        info, idx = images[image_id], groups[image_id]
+        masks = [decode(results[i]['segmentation'], info['height'], info['width'])
+                 for i in idx]
+        return {i: encode(m) for i, m in
+                zip(idx, reassemble_image(masks, instances, probs, cfg.padding))}
+
+    refined, pending = {}, []
+    with ThreadPoolExecutor(1) as pool:
+        for item in tqdm(loader, desc=f'refine[{rank}]', disable=not progress, position=rank):
+            if isinstance(item, InputError):
+                raise item
+            image_id, instances, img_patches, mask_patches = item
+            probs = run_patches(model, img_patches, mask_patches, batch_size)
+            pending.append(pool.submit(finish, image_id, instances, probs))
+            while pending and pending[0].done():
+                refined.update(pending.pop(0).result())
+        for future in pending:
+            refined.update(future.result())
     return refined
 
 
 def refine_coco_file(model, coarse_json: str, out_json: str, gt_json: str, img_dir: str,
                      cfg: PatchConfig = PatchConfig(), batch_size: int = 256,
-                     progress: bool = True) -> Optional[List[dict]]:
+                     progress: bool = True, workers: Optional[int] = None
+                     ) -> Optional[List[dict]]:
     """Refine ``coarse_json`` into ``out_json``; every process of a distributed run calls it.
 
     The output holds every input result, in input order, with only ``segmentation`` changed.
@@ -55,7 +117,7 @@ def refine_coco_file(model, coarse_json: str, out_json: str, gt_json: str, img_d
     rank, world_size = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() \
         else (0, 1)
     refined = refine_results(model, results, gt, img_dir, cfg, batch_size, rank, world_size,
-                             progress)
+                             progress, workers)
     if world_size > 1:
         parts = [None] * world_size if rank == 0 else None
         dist.gather_object(refined, parts, dst=0)

@@ -186,7 +186,7 @@ def _read_image(image: Union[str, np.ndarray]) -> np.ndarray:
 
 def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
            iou_thresh: float = 0.25, patch_size: int = 64, padding: int = 0,
-           batch_size: int = 256):
+           batch_size: int = 256, min_size: int = PatchConfig().min_size):
     """Refine the instance masks of one image.
 
     Args:
@@ -197,6 +197,8 @@ def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
         iou_thresh: NMS IoU threshold of the boundary boxes (larger: more patches).
         patch_size, padding: Box side and context padding, in image pixels.
         batch_size: Patches per forward pass.
+        min_size: Instances smaller than this (px, longer side of their box) keep their
+            coarse mask (see :class:`~bpr.core.PatchConfig`).
 
     Returns:
         The refined masks in the form and order they came in; COCO dicts keep their other
@@ -204,7 +206,7 @@ def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
     """
     img = _read_image(image)
     h, w = img.shape[:2]
-    cfg = PatchConfig(patch_size, padding, iou_thresh)
+    cfg = PatchConfig(patch_size, padding, iou_thresh, min_size=min_size)
     if isinstance(masks, np.ndarray):
         if masks.ndim != 3 or masks.shape[1:] != (h, w):
             raise ValueError(f'masks: expected shape (N, {h}, {w}), got {masks.shape}')

@@ -27,11 +27,17 @@ class PatchConfig(NamedTuple):
     instead (the same greedy NMS, about 13% more patches on real photographs; see
     docs/patches.md). ``'grid'`` takes the cells of a regular ``patch_size`` grid that the
     boundary crosses (the paper's ablation; ``iou_thresh`` is then unused).
+
+    ``min_size``: instances whose bounding box is smaller than this on its longer side get no
+    patches and keep their coarse mask. A mask head's output (28x28 for Mask R-CNN) is at full
+    resolution for such objects, and 64-px patches seen at the network's output stride
+    cannot represent them better (0: refine every instance, as the original).
     """
     patch_size: int = 64
     padding: int = 0
     iou_thresh: float = 0.25
     sampling: str = 'nms'
+    min_size: int = 0
 
     @property
     def side(self) -> int:
@@ -129,12 +135,12 @@ def propose(mask: np.ndarray, cfg: PatchConfig, offset=(0, 0), image_size=None) 
     return move_inside(boxes[keep], h, w)
 
 
-def instance_roi(mask: np.ndarray, margin: int = 1) -> Tuple[int, int, int, int]:
+def instance_roi(mask: np.ndarray, margin: int = 1, box=None) -> Tuple[int, int, int, int]:
     """``(x1, y1, x2, y2)`` of the mask's foreground grown by ``margin``, clipped to the image.
 
-    An empty mask gives an empty ROI.
+    An empty mask gives an empty ROI. ``box``: the mask's :func:`foreground_box`, if known.
     """
-    box = foreground_box(mask)
+    box = foreground_box(mask) if box is None else box
     if box is None:
         return 0, 0, 0, 0
     rows, cols = box

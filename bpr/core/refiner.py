@@ -3,6 +3,7 @@ from typing import List, NamedTuple, Sequence
 
 import numpy as np
 
+from .masks import foreground_box
 from .patches import PatchConfig, crop_patches, instance_roi, propose
 from .reassemble import paste_patches
 
@@ -17,10 +18,12 @@ class InstancePatches(NamedTuple):
 
 
 def extract_instance(mask: np.ndarray, cfg: PatchConfig) -> InstancePatches:
-    """Boundary boxes of one full-size binary mask (none for an empty mask)."""
-    x1, y1, x2, y2 = instance_roi(mask, margin=1)
-    if x2 <= x1:
+    """Boundary boxes of one full-size binary mask (none for an empty mask, or one whose
+    box is smaller than ``cfg.min_size`` on its longer side)."""
+    box = foreground_box(mask)
+    if box is None or max(s.stop - s.start for s in box) < cfg.min_size:
         return InstancePatches(np.zeros((0, 4), np.int64))
+    x1, y1, x2, y2 = instance_roi(mask, margin=1, box=box)
     boxes = propose(mask[y1:y2, x1:x2], cfg, offset=(x1, y1), image_size=mask.shape)
     return InstancePatches(boxes)
 
