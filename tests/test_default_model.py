@@ -43,7 +43,8 @@ def test_default_model_improves_a_clear_edge():
 
 
 def test_small_instances_keep_their_coarse_mask():
-    """An instance below min_size passes through untouched; a large one is refined."""
+    """An instance below min_size passes through untouched; a large one is refined. The
+    default model carries its measured min_size (128 px) in its checkpoint."""
     rng = np.random.default_rng(1)
     h, w = 240, 320
     img = rng.integers(90, 130, (h, w, 3), dtype=np.uint8)
@@ -57,10 +58,15 @@ def test_small_instances_keep_their_coarse_mask():
     coarse_large = coarsen(large, (55, 55, 245, 185), grid=12)
     masks = np.stack([coarse_large, small])
     model = init_refiner(device='cpu')
-    kept = refine(model, img, masks, min_size=32)
+    assert model.min_size == 128
+    kept = refine(model, img, masks)
     assert np.array_equal(kept[1], small)
+    assert np.array_equal(refine(model, img, masks, min_size=32)[1], small)
     assert not np.array_equal(kept[0], coarse_large)
     assert _boundary_iou(kept[0], large) > _boundary_iou(coarse_large, large)
-    # min_size=0 refines the small one too, as the original does
+    # min_size=0 refines the small one too, as the original does: here it breaks it
     everything = refine(model, img, masks, min_size=0)
     assert np.array_equal(everything[0], kept[0])
+    assert not np.array_equal(everything[1], small)
+    # a checkpoint without min_size in its meta (the released ones) refines every instance
+    assert init_refiner(DEFAULT_CONFIG, 'none', device='cpu').min_size == 0

@@ -1,6 +1,5 @@
 """Safe by default: checkpoints run no code, outputs never overwrite inputs or leave their
 folder, refusals are one line, interrupted runs leave nothing."""
-import json
 import os
 import os.path as osp
 import shutil

@@ -369,3 +369,30 @@ def test_inference_coco_sh_passes_options_and_sampling(coco, tmp_path):
     got = json.load(open(out))
     assert got == expected[True, 'grid']
     assert got != expected[False, 'grid'] and got != expected[True, 'nms']
+
+
+def test_bench_pipeline_reports_time_and_network_share(tmp_path):
+    out = tmp_path / 'pipeline.md'
+    run(['python', 'tools/benchmarks/bench_pipeline.py', '--images', '2', '--instances', '3',
+         '--size', '96', '160', '--workers', '0', '2', '--repeat', '1', '--config',
+         TINY_CONFIG, '--checkpoint', 'none', '--device', 'cpu', '--out', str(out)])
+    report = out.read_text()
+    assert '2 generated 160x96 images' in report
+    for w in (0, 2):
+        row = re.search(rf'^\| {w} \| ([\d.]+) \([\d.]+-[\d.]+\) \| (\d+) \(\d+-\d+\) % \|$',
+                        report, re.M)
+        assert row and float(row[1]) > 0 and 0 < int(row[2]) <= 100, report
+    assert re.search(r'^\|' + r' [\d.]+ \([\d.]+-[\d.]+\) \|' * 4 + '$', report, re.M), report
+
+
+def test_bench_ties_compares_both_tie_breaks(coco, tmp_path):
+    out = tmp_path / 'ties.md'
+    run(['python', 'tools/benchmarks/bench_ties.py', coco['gt'], coco['coarse'],
+         coco['img_dir'], '--config', TINY_CONFIG, '--checkpoint', 'none', '--repeat', '2',
+         '--out', str(out)])
+    report = out.read_text()
+    rows = {m[1]: int(m[2]) for m in re.finditer(
+        r'^\| (nms|nms_stable) \| (\d+) \| [\d.]+ \|' + r' [\d.]+ \([\d.]+-[\d.]+\) \|' * 4 + '$',
+        report, re.M)}
+    assert set(rows) == {'nms', 'nms_stable'} and all(rows.values()), report
+    assert 'median (min-max) of 2 runs' in report

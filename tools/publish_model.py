@@ -19,6 +19,9 @@ def main(argv=None):
     parser.add_argument('in_file')
     parser.add_argument('out_file')
     parser.add_argument('--fp16', action='store_true', help='store floating weights as float16')
+    parser.add_argument('--min-size', type=int,
+                        help='smallest instance (px, longer box side) the model refines: '
+                        'stored in its meta, the default of inference')
     args = parser.parse_args(argv)
     check_output(args.out_file, [args.in_file])
     ckpt = load_file(args.in_file, map_location='cpu')
@@ -26,7 +29,10 @@ def main(argv=None):
     if args.fp16:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     meta = {k: v for k, v in ckpt.get('meta', {}).items() if k in
-            ('CLASSES', 'PALETTE', 'iter', 'epoch', 'mmseg_version', 'config', 'seed', 'time')}
+            ('CLASSES', 'PALETTE', 'iter', 'epoch', 'mmseg_version', 'config', 'seed', 'time',
+             'min_size')}
+    if args.min_size is not None:
+        meta['min_size'] = args.min_size
     with atomic_write(args.out_file, 'wb') as f:
         torch.save(dict(meta=meta, state_dict=state), f)
     with open(args.out_file, 'rb') as f:

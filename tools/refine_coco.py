@@ -35,8 +35,9 @@ def main(argv=None):
     parser.add_argument('--patch-size', type=int, default=64)
     parser.add_argument('--padding', type=int, default=0)
     parser.add_argument('--sampling', choices=SAMPLINGS, default='nms', help=SAMPLING_HELP)
-    parser.add_argument('--min-size', type=int, default=PatchConfig().min_size,
-                        help='instances smaller than this (px, longer box side) keep their coarse mask')
+    parser.add_argument('--min-size', type=int,
+                        help='instances smaller than this (px, longer box side) keep their '
+                        "coarse mask (default: the checkpoint's own, else 0)")
     parser.add_argument('--batch-size', type=int, default=256, help='patches per forward')
     parser.add_argument('--workers', type=int,
                         help='processes preparing images ahead of the network (default: up to '

@@ -27,8 +27,9 @@ def main(argv=None):
     parser.add_argument('--patch-size', type=int, default=64)
     parser.add_argument('--padding', type=int, default=0)
     parser.add_argument('--sampling', choices=SAMPLINGS, default='nms', help=SAMPLING_HELP)
-    parser.add_argument('--min-size', type=int, default=PatchConfig().min_size,
-                        help='instances smaller than this (px, longer box side) keep their coarse mask')
+    parser.add_argument('--min-size', type=int, default=0,
+                        help='instances smaller than this (px, longer box side) keep their '
+                        'coarse mask')
     parser.add_argument('--band', type=int,
                         help='paste within this many px of the boundary instead of patches')
     parser.add_argument('--stride', type=int, default=1,

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from ..core import PatchConfig, decode, encode, extract_image, reassemble_image
 from ..core.io import (InputError, check_images, check_output, dump_json, group_by_image,
                        load_gt, load_results, read_image)
-from .inference import run_patches
+from .inference import for_model, run_patches
 
 
 class ImagePatches(Dataset):
@@ -73,6 +73,7 @@ def refine_results(model, results: List[dict], gt: dict, img_dir: str, cfg: Patc
     image_ids = sorted(groups)[rank::world_size]
     if workers is None:
         workers = default_workers(next(model.parameters()).device)
+    cfg = for_model(cfg, model)
     loader = DataLoader(ImagePatches(results, images, groups, image_ids, img_dir, cfg),
                         batch_size=1, collate_fn=_single, num_workers=workers,
                         prefetch_factor=2 if workers else None)

@@ -1,5 +1,4 @@
 """One image in, refined masks and a picture out: the demo script and notebook."""
-import os
 import os.path as osp
 from typing import List, Optional, Sequence
 
@@ -9,7 +8,7 @@ import numpy as np
 from ..core import PatchConfig, decode, extract_instance
 from ..core.io import InputError, check_output, load_json, read_image
 from ..core.visualize import side_by_side
-from .inference import PROJECT_ROOT, init_refiner, refine
+from .inference import PROJECT_ROOT, for_model, init_refiner, refine
 
 EXAMPLE_MASKS = osp.join(PROJECT_ROOT, 'demo', 'data', 'astronaut_coarse.json')
 
@@ -79,7 +78,9 @@ def run_demo(img: Optional[str] = None, masks: Optional[List[str]] = None,
     if model is None:
         from .inference import DEFAULT_CONFIG
         model = init_refiner(config or DEFAULT_CONFIG, checkpoint, device)
-    refined = refine(model, image, coarse, cfg.iou_thresh, cfg.patch_size, cfg.padding)
+    cfg = for_model(cfg, model)
+    refined = refine(model, image, coarse, cfg.iou_thresh, cfg.patch_size, cfg.padding,
+                     min_size=cfg.min_size)
     boxes = np.concatenate([extract_instance(m, cfg).boxes for m in coarse])
     picture = side_by_side(image, coarse, refined, boxes=boxes)
     if out:

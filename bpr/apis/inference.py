@@ -63,12 +63,16 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
     cfg.model.train_cfg = None
     model = build_segmentor(cfg.model, test_cfg=cfg.get('test_cfg'))
     model = revert_sync_batchnorm(model)
+    model.min_size = 0
     if checkpoint is None or checkpoint == 'none':
         if checkpoint is None:
             warnings.warn('init_refiner: no checkpoint, the network is randomly initialised')
     else:
         ckpt = load_weights(model, checkpoint)
-        model.CLASSES = ckpt.get('meta', {}).get('CLASSES', ('background', 'foreground'))
+        meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
+        model.CLASSES = meta.get('CLASSES', ('background', 'foreground'))
+        # the smallest instance this model refines (measured, in its model card)
+        model.min_size = int(meta.get('min_size', 0))
     model.cfg = cfg
     device = torch.device(device or default_device())
     model.to(device)
@@ -168,9 +172,17 @@ def run_patches(model: torch.nn.Module, img_patches: np.ndarray, mask_patches: n
     return out
 
 
+def for_model(cfg: PatchConfig, model: torch.nn.Module) -> PatchConfig:
+    """``cfg`` with ``min_size=None`` replaced by the model's own value."""
+    if cfg.min_size is not None:
+        return cfg
+    return cfg._replace(min_size=getattr(model, 'min_size', 0))
+
+
 def refine_masks(model: torch.nn.Module, image: np.ndarray, masks: Sequence[np.ndarray],
                  cfg: PatchConfig = PatchConfig(), batch_size: int = 256) -> List[np.ndarray]:
     """Refined (H, W) bool masks of one BGR image, in the order of ``masks``."""
+    cfg = for_model(cfg, model)
     instances, img_patches, mask_patches = extract_image(image, masks, cfg)
     probs = run_patches(model, img_patches, mask_patches, batch_size)
     return reassemble_image(masks, instances, probs, cfg.padding)
@@ -186,7 +198,7 @@ def _read_image(image: Union[str, np.ndarray]) -> np.ndarray:
 
 def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
            iou_thresh: float = 0.25, patch_size: int = 64, padding: int = 0,
-           batch_size: int = 256, min_size: int = PatchConfig().min_size):
+           batch_size: int = 256, min_size: Optional[int] = None):
     """Refine the instance masks of one image.
 
     Args:
@@ -198,7 +210,7 @@ def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
         patch_size, padding: Box side and context padding, in image pixels.
         batch_size: Patches per forward pass.
         min_size: Instances smaller than this (px, longer side of their box) keep their
-            coarse mask (see :class:`~bpr.core.PatchConfig`).
+            coarse mask; default: the model's own (see :class:`~bpr.core.PatchConfig`).
 
     Returns:
         The refined masks in the form and order they came in; COCO dicts keep their other

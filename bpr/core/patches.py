@@ -4,7 +4,7 @@ Coordinates are integer pixels. A box ``(x1, y1, x2, y2)`` covers columns ``x1 .
 patch is the box grown by ``padding`` on every side. Masks are handled inside a region of
 interest (ROI) around the instance, never at full image size.
 """
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -29,15 +29,16 @@ class PatchConfig(NamedTuple):
     boundary crosses (the paper's ablation; ``iou_thresh`` is then unused).
 
     ``min_size``: instances whose bounding box is smaller than this on its longer side get no
-    patches and keep their coarse mask. A mask head's output (28x28 for Mask R-CNN) is at full
-    resolution for such objects, and 64-px patches seen at the network's output stride
-    cannot represent them better (0: refine every instance, as the original).
+    patches and keep their coarse mask: a mask head's output (28x28 for Mask R-CNN) is near
+    full resolution for such objects, and a network that has not learnt them makes them worse
+    (docs/benchmarks.md). ``0`` refines every instance, as the original; ``None`` (default)
+    takes the model's own value (``min_size`` in its checkpoint's meta, else 0).
     """
     patch_size: int = 64
     padding: int = 0
     iou_thresh: float = 0.25
     sampling: str = 'nms'
-    min_size: int = 0
+    min_size: Optional[int] = None
 
     @property
     def side(self) -> int:

@@ -21,7 +21,7 @@ def extract_instance(mask: np.ndarray, cfg: PatchConfig) -> InstancePatches:
     """Boundary boxes of one full-size binary mask (none for an empty mask, or one whose
     box is smaller than ``cfg.min_size`` on its longer side)."""
     box = foreground_box(mask)
-    if box is None or max(s.stop - s.start for s in box) < cfg.min_size:
+    if box is None or max(s.stop - s.start for s in box) < (cfg.min_size or 0):
         return InstancePatches(np.zeros((0, 4), np.int64))
     x1, y1, x2, y2 = instance_roi(mask, margin=1, box=box)
     boxes = propose(mask[y1:y2, x1:x2], cfg, offset=(x1, y1), image_size=mask.shape)

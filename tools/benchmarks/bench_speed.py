@@ -107,6 +107,20 @@ def stage_times(model, data, cfg: PatchConfig, repeat: int) -> dict:
     return times
 
 
+def load_data(gt_json: str, coarse_json: str, img_dir: str, max_images: int = None) -> list:
+    """``[(BGR image, [coarse masks])]`` of the first ``max_images`` images with results."""
+    gt = load_gt(gt_json)
+    results = load_results(coarse_json, gt, gt_json)
+    images = {i['id']: i for i in gt['images']}
+    data = []
+    for image_id, idx in sorted(group_by_image(results).items())[:max_images]:
+        info = images[image_id]
+        img = cv2.imread(osp.join(img_dir, info['file_name']))
+        data.append((img, [decode(results[i]['segmentation'], info['height'], info['width'])
+                           for i in idx]))
+    return data
+
+
 def write_report(lines: list, out: str = None) -> None:
     """Print a markdown report and append it to ``out`` if given."""
     report = '\n'.join(lines) + '\n'
@@ -135,17 +149,8 @@ def main(argv=None):
     parser.add_argument('--iou-thresh', type=float, default=0.25)
     parser.add_argument('--out', help='append a markdown report to this file')
     args = parser.parse_args(argv)
-    gt = load_gt(args.gt_json)
-    results = load_results(args.coarse_json, gt, args.gt_json)
-    images = {i['id']: i for i in gt['images']}
-    groups = sorted(group_by_image(results).items())[:args.max_images]
+    data = load_data(args.gt_json, args.coarse_json, args.img_dir, args.max_images)
     cfg = PatchConfig(64, 0, args.iou_thresh)
-    data = []
-    for image_id, idx in groups:
-        info = images[image_id]
-        img = cv2.imread(osp.join(args.img_dir, info['file_name']))
-        masks = [decode(results[i]['segmentation'], info['height'], info['width']) for i in idx]
-        data.append((img, masks))
 
     n_inst = sum(len(masks) for _, masks in data)
     fast, slow, n_patch = [], [], 0

@@ -8,16 +8,13 @@ by run; every time is the median (min-max) of ``--repeat`` runs.
 """
 import argparse
 import os.path as osp
-import sys
 
-import cv2
 import numpy as np
 import torch
 
 from bpr.apis import init_refiner
-from bpr.core import PatchConfig, decode, extract_image
-from bpr.core.io import group_by_image, load_gt, load_results
-from bench_speed import median_spread, stage_times, write_report
+from bpr.core import PatchConfig, extract_image
+from bench_speed import load_data, median_spread, stage_times, write_report
 
 SAMPLINGS = ('nms', 'nms_stable')
 
@@ -33,15 +30,7 @@ def main(argv=None):
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--out', help='append a markdown report to this file')
     args = parser.parse_args(argv)
-    gt = load_gt(args.gt_json)
-    results = load_results(args.coarse_json, gt, args.gt_json)
-    images = {i['id']: i for i in gt['images']}
-    data = []
-    for image_id, idx in sorted(group_by_image(results).items()):
-        info = images[image_id]
-        img = cv2.imread(osp.join(args.img_dir, info['file_name']))
-        data.append((img, [decode(results[i]['segmentation'], info['height'], info['width'])
-                           for i in idx]))
+    data = load_data(args.gt_json, args.coarse_json, args.img_dir)
     model = init_refiner(args.config, args.checkpoint)
     cfgs = {s: PatchConfig(64, 0, args.iou_thresh, s) for s in SAMPLINGS}
     patches = {s: [sum(inst.num for inst in extract_image(img, masks, cfg)[0])
@@ -54,7 +43,8 @@ def main(argv=None):
     for s in SAMPLINGS:
         times[s]['total'] = [sum(v) for v in zip(*times[s].values())]
     device = str(next(model.parameters()).device)
-    lines = [f'{osp.basename(args.coarse_json)}: {len(data)} images, {len(results)} instances, '
+    lines = [f'{osp.basename(args.coarse_json)}: {len(data)} images, '
+             f'{sum(len(masks) for _, masks in data)} instances, '
              f'NMS IoU {args.iou_thresh}, {device} ({torch.get_num_threads()} threads); '
              f'ms per image, median (min-max) of {args.repeat} runs.', '',
              '| tie-break | patches | per image | extraction | network | reassembly | total |',
@@ -70,5 +60,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
     main()

@@ -18,7 +18,7 @@ CKPT=${CKPT:-default}
 CONFIG=$ROOT/configs/bpr/hrnet18s_128.py
 GPUS=${GPUS:-2}
 PYTHON=${PYTHON:-python}
-MIN_SIZE=${MIN_SIZE:-32}
+MIN_SIZE=${MIN_SIZE:-128}
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$WORK"
 py() { "$PYTHON" "$ROOT/tools/$1" "${@:2}"; }
@@ -34,25 +34,14 @@ data)
   py make_coarse.py "$WORK/heldout_gt.json" "$WORK/heldout_coarse.json" --seed 11 ;;
 small)
   refine "$WORK/heldout_coarse.json" "$WORK/heldout_refined.json" --min-size 0
-  "$PYTHON" - "$WORK" 16 24 32 48 64 <<'PY'
-import json, sys
-import pycocotools.mask as mask_utils
-work, sizes = sys.argv[1], [int(s) for s in sys.argv[2:]]
-coarse = json.load(open(f'{work}/heldout_coarse.json'))
-refined = json.load(open(f'{work}/heldout_refined.json'))
-# the instance's box as extract_instance sees it (the coarse mask's)
-side = [max(mask_utils.toBbox(c['segmentation'])[2:]) for c in coarse]
-for s in sizes:
-    out = [c if d < s else r for c, r, d in zip(coarse, refined, side)]
-    json.dump(out, open(f'{work}/heldout_min{s}.json', 'w'))
-    print(f'min size {s}: {sum(d < s for d in side)} of {len(side)} instances kept coarse')
-PY
+  "$PYTHON" "$ROOT/tools/benchmarks/compose_min_size.py" "$WORK/heldout_coarse.json" \
+    "$WORK/heldout_refined.json" "$WORK/heldout_min" 32 64 96 128
   refine "$WORK/heldout_coarse.json" "$WORK/heldout_run_min$MIN_SIZE.json" --min-size "$MIN_SIZE"
   "$PYTHON" -c "import json, sys; a, b = (json.load(open(p)) for p in sys.argv[1:])
 sys.exit('the composed results differ from a real --min-size run' if a != b else 0)" \
     "$WORK/heldout_run_min$MIN_SIZE.json" "$WORK/heldout_min$MIN_SIZE.json"
   (cd "$WORK" && py eval.py heldout_gt.json heldout_coarse.json heldout_refined.json \
-    heldout_min16.json heldout_min24.json heldout_min32.json heldout_min48.json \
-    heldout_min64.json --out metrics_small.json) ;;
+    heldout_min32.json heldout_min64.json heldout_min96.json heldout_min128.json \
+    --out metrics_small.json) ;;
 *) echo "unknown step $step" >&2; exit 2 ;;
 esac; done

@@ -4,7 +4,7 @@
 #   DATA=path/to/data WORK=/tmp/bpr_bench bash tools/benchmarks/pennfudan.sh [STEP...]
 #
 # DATA holds pennfudan/{images,annotations} and coco128/{images,annotations} (COCO form).
-# Steps (default: all but the training ones): data train refine ablate ties seen nomask
+# Steps (default: all but the training ones): data train refine ablate ties small seen nomask
 # pedestrians speed pictures.
 # `train` takes about 130 minutes on 2 CPU cores and overwrites CKPT; `nomask` (the mask-channel
 # ablation) trains stage 1 again without the mask branch (about 60 minutes); `pedestrians`
@@ -19,7 +19,7 @@ CONFIG=$ROOT/configs/bpr/hrnet18s_128.py
 GPUS=${GPUS:-2}
 PYTHON=${PYTHON:-python}
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-STEPS=${*:-data refine ablate ties seen speed pictures}
+STEPS=${*:-data refine ablate ties small seen speed pictures}
 mkdir -p "$WORK"
 py() { "$PYTHON" "$ROOT/tools/$1" "${@:2}"; }
 concat() {  # concat OUT IN...: one COCO results file
@@ -123,7 +123,8 @@ PY
 ties)
   # the original's tie-break (default) vs the stable one: patches, metrics, time per image
   for g in "" _g14; do for s in nms nms_stable; do
-    SAMPLING=$s refine "$WORK/val_coarse$g.json" "$WORK/val_ties_$s$g.json"; done; done
+    SAMPLING=$s refine "$WORK/val_coarse$g.json" "$WORK/val_ties_$s$g.json" "$CONFIG" "$CKPT" \
+      --min-size 0; done; done
   (cd "$WORK" && py eval.py val_gt.json val_coarse.json val_ties_nms.json \
     val_ties_nms_stable.json val_coarse_g14.json val_ties_nms_g14.json \
     val_ties_nms_stable_g14.json --out metrics_ties.json)
@@ -131,6 +132,25 @@ ties)
     py benchmarks/bench_ties.py "$WORK/val_gt.json" "$WORK/val_coarse$g.json" "$DATA" \
       --repeat 3
   done ;;
+small)
+  # min_size (after ties): instances below it keep their coarse mask. Penn-Fudan val, and
+  # COCO128 for its many small objects (seen in training: a check that it does no harm there)
+  for g in "" _g14; do
+    "$PYTHON" "$ROOT/tools/benchmarks/compose_min_size.py" "$WORK/val_coarse$g.json" \
+      "$WORK/val_ties_nms$g.json" "$WORK/val${g}_min" 64 96 128
+    (cd "$WORK" && py eval.py val_gt.json val_coarse$g.json val_ties_nms$g.json \
+      val${g}_min64.json val${g}_min96.json val${g}_min128.json --out metrics_small$g.json)
+  done
+  py combine_coco.py "$WORK/coco128_gt.json" \
+    "$DATA/coco128/annotations/instances.json:coco128/images/"
+  py make_coarse.py "$WORK/coco128_gt.json" "$WORK/coco128_coarse.json" --seed 21
+  IMG_DIR=$DATA GT_JSON=$WORK/coco128_gt.json GPUS=$GPUS sh "$ROOT/tools/inference_coco.sh" \
+    "$CONFIG" "$CKPT" "$WORK/coco128_coarse.json" "$WORK/coco128_refined.json" --min-size 0
+  "$PYTHON" "$ROOT/tools/benchmarks/compose_min_size.py" "$WORK/coco128_coarse.json" \
+    "$WORK/coco128_refined.json" "$WORK/coco128_min" 32 64 96 128
+  (cd "$WORK" && py eval.py coco128_gt.json coco128_coarse.json coco128_refined.json \
+    coco128_min32.json coco128_min64.json coco128_min96.json coco128_min128.json \
+    --out metrics_small_coco128.json) ;;
 seen)
   # the same measurement on Penn-Fudan train: images seen in training, new coarse draws
   py combine_coco.py "$WORK/pf_train_gt.json" \

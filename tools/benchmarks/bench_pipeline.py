@@ -1,0 +1,117 @@
+"""Refinement time per image on Cityscapes-size scenes, and how busy the network is: images
+prepared ahead by loader workers (``refine_results(workers=N)``) against none.
+
+    python tools/benchmarks/bench_pipeline.py [--images 20] [--instances 20] [--workers 0 4]
+
+Generated scenes (2048x1024, textured background, ``--instances`` filled shapes, Mask R-CNN-like
+28x28 coarse masks) written as PNG, so that reading the images is part of the work. For each
+worker count: ms per image end to end (``refine_results``) and the share of that time the
+network (``run_patches``, synchronised) was running; then the paper's breakdown (extraction,
+network, reassembly) measured stage by stage. Medians (min-max) of ``--repeat`` runs, the
+settings alternating run by run.
+"""
+import argparse
+import os.path as osp
+import tempfile
+import time
+
+import cv2
+import numpy as np
+import torch
+
+import bpr.apis.coco as coco_api
+from bpr.apis import init_refiner
+from bpr.core import PatchConfig, decode, encode
+from bpr.core.coarse import make_coarse
+from bench_speed import median_spread, stage_times, write_report
+
+
+def make_scenes(root: str, images: int, instances: int, size=(1024, 2048), seed: int = 0):
+    """``images`` PNG scenes under ``root``; returns the GT and the 28x28 coarse results."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    gt = dict(images=[], annotations=[], categories=[dict(id=1, name='thing')])
+    for i in range(images):
+        img = rng.integers(0, 80, (h, w, 3), dtype=np.uint8)
+        for k in range(instances):
+            mask = np.zeros((h, w), np.uint8)
+            centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+            axes = (int(rng.integers(15, 200)), int(rng.integers(15, 160)))
+            cv2.ellipse(mask, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+            img[mask > 0] = rng.integers(90, 255, 3)
+            gt['annotations'].append(dict(id=len(gt['annotations']) + 1, image_id=i + 1,
+                                          category_id=1, iscrowd=0, segmentation=encode(mask),
+                                          area=int(mask.sum())))
+        name = f'scene_{i:03d}.png'
+        cv2.imwrite(osp.join(root, name), img)
+        gt['images'].append(dict(id=i + 1, file_name=name, height=h, width=w))
+    return gt, make_coarse(gt, grid=28, seed=seed)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--images', type=int, default=20)
+    parser.add_argument('--instances', type=int, default=20)
+    parser.add_argument('--size', type=int, nargs=2, default=[1024, 2048], help='H W')
+    parser.add_argument('--workers', type=int, nargs='+', default=[0, 4])
+    parser.add_argument('--config', default='configs/bpr/hrnet18s_128.py')
+    parser.add_argument('--checkpoint', help="default: the project's model")
+    parser.add_argument('--precision', default='fp32')
+    parser.add_argument('--device')
+    parser.add_argument('--repeat', type=int, default=3)
+    parser.add_argument('--out', help='append a markdown report to this file')
+    args = parser.parse_args(argv)
+    model = init_refiner(args.config, args.checkpoint, args.device, precision=args.precision)
+    device = next(model.parameters()).device
+    cfg = PatchConfig()
+    network = {'seconds': 0.0}
+    run_patches = coco_api.run_patches
+
+    def timed_network(*a, **kw):
+        t = time.perf_counter()
+        out = run_patches(*a, **kw)  # ends with a copy to the host: synchronised
+        network['seconds'] += time.perf_counter() - t
+        return out
+
+    coco_api.run_patches = timed_network
+    with tempfile.TemporaryDirectory() as root:
+        gt, coarse = make_scenes(root, args.images, args.instances, tuple(args.size))
+        coco_api.refine_results(model, coarse, gt, root, cfg, progress=False, workers=0)
+        wall = {w: [] for w in args.workers}
+        busy = {w: [] for w in args.workers}
+        for _ in range(args.repeat):
+            for w in args.workers:
+                network['seconds'] = 0.0
+                t = time.perf_counter()
+                coco_api.refine_results(model, coarse, gt, root, cfg, progress=False,
+                                        workers=w)
+                seconds = time.perf_counter() - t
+                wall[w].append(seconds / args.images)
+                busy[w].append(network['seconds'] / seconds)
+        coco_api.run_patches = run_patches
+        images = {img['id']: img for img in gt['images']}
+        data = []
+        for img in gt['images']:
+            masks = [decode(r['segmentation'], img['height'], img['width'])
+                     for r in coarse if r['image_id'] == img['id']]
+            data.append((cv2.imread(osp.join(root, images[img['id']]['file_name'])), masks))
+        stages = stage_times(model, data, cfg, args.repeat)
+    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else \
+        f'CPU ({torch.get_num_threads()} threads)'
+    lines = [f'{osp.basename(args.config)}, {args.precision}, on {name}, torch '
+             f'{torch.__version__}: {args.images} generated {args.size[1]}x{args.size[0]} '
+             f'images, {len(coarse)} instances; median (min-max) of {args.repeat} runs.', '',
+             '| loader workers | ms / image | network busy |', '|---:|---:|---:|']
+    for w in args.workers:
+        lines.append(f'| {w} | {median_spread(wall[w], 1e3, ".1f")} | '
+                     f'{median_spread(busy[w], 100, ".0f")} % |')
+    lines += ['', '| extraction | network | reassembly | sum (ms / image, stage by stage) |',
+              '|---:|---:|---:|---:|',
+              '| ' + ' | '.join(median_spread(stages[k], 1e3, '.1f')
+                                for k in ('extraction', 'network', 'reassembly')) +
+              f' | {median_spread([sum(v) for v in zip(*stages.values())], 1e3, ".1f")} |']
+    write_report(lines, args.out)
+
+
+if __name__ == '__main__':
+    main()
