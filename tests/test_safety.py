@@ -1,5 +1,7 @@
 """Safe by default: checkpoints run no code, outputs never overwrite inputs or leave their
 folder, refusals are one line, interrupted runs leave nothing."""
+import glob
+import json
 import os
 import os.path as osp
 import shutil
@@ -204,3 +206,63 @@ def test_ctrl_c_of_a_running_tool(coco, tmp_path):
         assert err.strip().splitlines()[-1].endswith('interrupted')
         assert not out.exists()
     assert [n for n in os.listdir(tmp_path) if n.startswith('.tmp_')] == []
+
+
+def test_inference_sh_writes_only_inside_out_dir_and_keeps_earlier_results(coco, tmp_path):
+    from test_scripts import _cityscapes_tree
+    root = tmp_path / 'a' / 'b'
+    root.mkdir(parents=True)
+    gt, img_dir, pred = _cityscapes_tree(coco, str(root))
+    txt = sorted(glob.glob(osp.join(pred, '*_pred.txt')))[0]
+    lines = open(txt).read().splitlines()
+    # mask names that leave the folder: up two levels, and absolute
+    up, absolute = tmp_path / 'a' / 'up.png', tmp_path / 'absolute.png'
+    shutil.move(osp.join(pred, lines[0].split()[0]), up)
+    shutil.move(osp.join(pred, lines[1].split()[0]), absolute)
+    lines[0] = ' '.join(['../../up.png'] + lines[0].split()[1:])
+    lines[1] = ' '.join([str(absolute)] + lines[1].split()[1:])
+    open(txt, 'w').write('\n'.join(lines) + '\n')
+    before = {p: p.read_bytes() for p in (up, absolute)}
+    out = tmp_path / 'out'
+    env = dict(os.environ, IMG_DIR=img_dir, GT_JSON=gt, PATCH_SIZE='32')
+    proc = subprocess.run(['sh', 'tools/inference.sh', TINY_CONFIG, 'none', pred, str(out)],
+                          cwd=ROOT, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert {p: p.read_bytes() for p in (up, absolute)} == before
+    refined = out / 'refined'
+    written = [osp.relpath(p, refined) for p in glob.glob(str(refined / '**'), recursive=True)
+               if osp.isfile(p)]
+    assert len(written) == len(os.listdir(pred)) + 2  # every mask and txt, none elsewhere
+    names = [line.split()[0] for line in open(refined / osp.basename(txt))]
+    assert all((refined / n).is_file() and not n.startswith(('/', '..')) for n in names)
+    assert sorted(os.listdir(out)) == ['coarse.json', 'refined', 'refined.json']
+    # a failing rerun leaves the earlier results as they were
+    snapshot = {p: open(p, 'rb').read() for p in glob.glob(str(out / '**'), recursive=True)
+                if osp.isfile(p)}
+    open(txt, 'a').write('not_a_line\n')
+    proc = subprocess.run(['sh', 'tools/inference.sh', TINY_CONFIG, 'none', pred, str(out)],
+                          cwd=ROOT, capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert {p: open(p, 'rb').read() for p in glob.glob(str(out / '**'), recursive=True)
+            if osp.isfile(p)} == snapshot
+    assert sorted(os.listdir(out)) == ['coarse.json', 'refined', 'refined.json']
+    # the coarse folder as the output's refined folder: refused, input untouched
+    proc = subprocess.run(['sh', 'tools/inference.sh', TINY_CONFIG, 'none', str(refined),
+                           str(out)], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and 'would replace the input' in proc.stderr
+    assert {p: open(p, 'rb').read() for p in glob.glob(str(out / '**'), recursive=True)
+            if osp.isfile(p)} == snapshot
+
+
+def test_json2cityscapes_refuses_names_written_twice(coco, tmp_path):
+    from bpr.core.cityscapes import coco_to_cityscapes
+    from test_scripts import _cityscapes_tree
+    gt_path, _, pred = _cityscapes_tree(coco, str(tmp_path))
+    from bpr.core.cityscapes import cityscapes_to_coco
+    gt = json.load(open(gt_path))
+    results = cityscapes_to_coco(pred, gt, progress=False)
+    results[1]['cityscapes_mask'] = results[0]['cityscapes_mask']
+    out = tmp_path / 'out'
+    with pytest.raises(InputError, match=r'result \[1\]: mask file .* would overwrite'):
+        coco_to_cityscapes(results, gt, str(out), progress=False)
+    assert not out.exists() or not os.listdir(out)

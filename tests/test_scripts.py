@@ -343,9 +343,10 @@ def test_bench_train_compares_memory_layouts(tmp_path):
     report = out.read_text()
     assert 'median (min-max) of 2 runs of 1 iterations' in report
     for memory in ('NCHW', r'NHWC \(channels_last\)', 'speed-up'):
-        row = re.search(rf'\| hrnet18s_64_tiny.py \| {memory} \| ([\d.]+) \(([\d.]+)-([\d.]+)\)',
-                        report)
+        row = re.search(rf'\| hrnet18s_64_tiny.py \| 2 \| {memory} \| ([\d.]+) '
+                        r'\(([\d.]+)-([\d.]+)\)', report)
         assert row and 0 < float(row[2]) <= float(row[1]) <= float(row[3]), report
+    assert re.search(r'\| 2 \| NCHW \| [\d.]+ \([\d.]+-[\d.]+\) \| [\d.]+ \|$', report, re.M)
 
 
 def test_inference_coco_sh_passes_options_and_sampling(coco, tmp_path):

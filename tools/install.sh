@@ -89,7 +89,8 @@ numpy_version=$(version_of numpy)
 if [ -n "${BPR_WHEELHOUSE:-}" ] && ! ls "$BPR_WHEELHOUSE"/numpy-* >/dev/null 2>&1 \
     && [ -n "$numpy_version" ]; then
   # offline without a numpy wheel: keep the installed numpy rather than fail
-  echo "[install] keeping numpy $numpy_version (cityscapesScripts' instance evaluation needs numpy<2.4)"
+  echo "[install] keeping numpy $numpy_version" \
+    "(cityscapesScripts' instance evaluation needs numpy<2.4)"
   reqs=$(mktemp)
   grep -v '^numpy' "$ROOT/requirements.txt" >"$reqs"
 fi

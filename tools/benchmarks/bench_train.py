@@ -1,15 +1,18 @@
-"""Speed of a training iteration on CPU: NCHW (the data loader's layout) vs NHWC memory.
+"""Speed of a training iteration: NCHW (the data loader's layout) vs NHWC memory.
 
-    python tools/benchmarks/bench_train.py [--configs C...] [--batch 8] [--threads 1]
+    python tools/benchmarks/bench_train.py [--configs C...] [--batch 8 32 64] [--threads 1]
+        [--device cuda]
 
 One iteration = forward, loss, backward and an SGD step on a batch of random patches at the
-config's network input size, as ``train_refiner`` runs it on CPU. The two layouts start from
-the same weights and alternate within each run; every figure is the median (min-max) of
-``--repeat`` runs of ``--iters`` iterations (after one warm-up run each).
+config's network input size, as ``train_refiner`` runs it (on CPU, or on ``--device``; on a
+GPU each iteration ends synchronised). The two layouts start from the same weights and
+alternate within each run; every figure is the median (min-max) of ``--repeat`` runs of
+``--iters`` iterations (after one warm-up run each), with patches per second for the faster.
 """
 import argparse
 import copy
 import os.path as osp
+import statistics
 import sys
 
 import mmcv
@@ -23,6 +26,7 @@ from bench_speed import median_spread, time_alternating, write_report
 
 def make_step(model, batch):
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    device = next(model.parameters()).device
 
     def step():
         losses = model.forward_train(**batch)
@@ -30,47 +34,58 @@ def make_step(model, batch):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
     return step
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--configs', nargs='*', default=['configs/bpr/hrnet18s_128.py'])
-    parser.add_argument('--batch', type=int, default=8, help='patches per process')
+    parser.add_argument('--batch', type=int, nargs='+', default=[8],
+                        help='patches per process (several: one row each)')
     parser.add_argument('--threads', type=int, default=1,
                         help='torch threads (dist_train.sh gives each of N processes cores/N)')
+    parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1')
     parser.add_argument('--iters', type=int, default=5)
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--out', help='append a markdown report to this file')
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    rows = [f'{args.batch} patches per iteration, {args.threads} thread(s); median (min-max) '
-            f'of {args.repeat} runs of {args.iters} iterations.', '',
-            '| config | memory | s / iteration |', '|---|---|---:|']
-    for config in args.configs:
+    device = torch.device(args.device)
+    where = torch.cuda.get_device_name(device) if device.type == 'cuda' else \
+        f'CPU, {args.threads} thread(s)'
+    rows = [f'{where}, torch {torch.__version__}; median (min-max) of {args.repeat} runs of '
+            f'{args.iters} iterations.', '',
+            '| config | batch | memory | s / iteration | patches / s |',
+            '|---|---:|---|---:|---:|']
+    for config, size in ((c, b) for c in args.configs for b in args.batch):
         cfg = mmcv.Config.fromfile(config)
         cfg.model.pretrained = None
         torch.manual_seed(0)
-        model = revert_sync_batchnorm(build_segmentor(cfg.model)).train()
+        model = revert_sync_batchnorm(build_segmentor(cfg.model)).to(device).train()
         w, h = patch_views(cfg).sizes[0]
         gen = torch.Generator().manual_seed(0)
-        batch = dict(img=torch.randn(args.batch, 3, h, w, generator=gen),
+        batch = dict(img=torch.randn(size, 3, h, w, generator=gen).to(device),
                      img_metas=[dict(img_shape=(h, w, 3), ori_shape=(h, w, 3),
-                                     pad_shape=(h, w, 3), flip=False)] * args.batch,
-                     gt_semantic_seg=torch.randint(0, 2, (args.batch, 1, h, w), generator=gen),
-                     coarse_mask=torch.randint(0, 2, (args.batch, 1, h, w),
-                                               generator=gen).float() * 2 - 1)
+                                     pad_shape=(h, w, 3), flip=False)] * size,
+                     gt_semantic_seg=torch.randint(0, 2, (size, 1, h, w),
+                                                   generator=gen).to(device),
+                     coarse_mask=(torch.randint(0, 2, (size, 1, h, w),
+                                                generator=gen).float() * 2 - 1).to(device))
         steps = {'NCHW': make_step(copy.deepcopy(model), batch),
                  'NHWC (channels_last)': make_step(
                      copy.deepcopy(model).to(memory_format=torch.channels_last), batch)}
         times = time_alternating({name: lambda s=step: [s() for _ in range(args.iters)]
                                   for name, step in steps.items()}, args.repeat)
         times = {name: [t / args.iters for t in runs] for name, runs in times.items()}
-        for name, runs in times.items():
-            rows.append(f'| {osp.basename(config)} | {name} | {median_spread(runs)} |')
+        name = osp.basename(config)
+        for memory, runs in times.items():
+            rows.append(f'| {name} | {size} | {memory} | {median_spread(runs)} | '
+                        f'{size / statistics.median(runs):.1f} |')
         nchw, nhwc = times.values()
-        rows.append(f'| {osp.basename(config)} | speed-up | '
-                    f'{median_spread([a / b for a, b in zip(nchw, nhwc)])}x |')
+        rows.append(f'| {name} | {size} | speed-up | '
+                    f'{median_spread([a / b for a, b in zip(nchw, nhwc)])}x | |')
     write_report(rows, args.out)
 
 

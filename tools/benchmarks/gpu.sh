@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The GPU checks and figures of docs/benchmarks.md, on a CUDA machine with bpr installed:
+#
+#   bash tools/benchmarks/gpu.sh OUT_DIR
+#
+# 1. pytest -m gpu (training on one GPU and with dist_train.sh, resume, validation during
+#    training, dist_test.sh and inference equal to the CPU);
+# 2. refinement of generated Cityscapes-size images (2048x1024, 20 instances): ms per image
+#    with 0 and 4 loader workers, the network's share of the time, the paper's breakdown;
+# 3. training iterations per second at 8, 32 and 64 patches per GPU.
+# Reports go to OUT_DIR (gpu_tests.txt, gpu_speed.md).
+set -euo pipefail
+[ $# -eq 1 ] || { echo "usage: bash $0 OUT_DIR" >&2; exit 2; }
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+PYTHON=${PYTHON:-python}
+OUT=$(mkdir -p "$1" && cd "$1" && pwd)
+cd "$ROOT"
+"$PYTHON" -c 'import torch; assert torch.cuda.is_available(), "no CUDA GPU"'
+"$PYTHON" -m pytest tests -m gpu -v 2>&1 | tee "$OUT/gpu_tests.txt"
+for precision in fp32 fp16; do
+  "$PYTHON" tools/benchmarks/bench_pipeline.py --images 20 --instances 20 --workers 0 4 \
+    --precision "$precision" --out "$OUT/gpu_speed.md"
+done
+"$PYTHON" tools/benchmarks/bench_train.py --device cuda --batch 8 32 64 --iters 10 \
+  --configs configs/bpr/hrnet18s_128.py configs/bpr/hrnet48_256.py --out "$OUT/gpu_speed.md"
