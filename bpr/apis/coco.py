@@ -87,7 +87,8 @@ def refine_results(model, results: List[dict], gt: dict, img_dir: str, cfg: Patc
 
     refined, pending = {}, []
     with ThreadPoolExecutor(1) as pool:
-        for item in tqdm(loader, desc=f'refine[{rank}]', disable=not progress, position=rank):
+        for item in tqdm(loader, desc=f'refine[{rank}]', position=rank,
+                         disable=None if progress else True):  # bars on a terminal only
             if isinstance(item, InputError):
                 raise item
             image_id, instances, img_patches, mask_patches = item

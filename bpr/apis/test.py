@@ -21,7 +21,8 @@ def predict_patches(model, data_loader, device: str, progress: bool = True) -> L
     """Foreground probabilities of the loader's patches, batch by batch, in loader order."""
     target = [-1] if device == 'cpu' else [torch.device(device).index or 0]
     outputs = []
-    for data in tqdm(data_loader, desc='patches', disable=not progress, unit='batch'):
+    for data in tqdm(data_loader, desc='patches', unit='batch',
+                     disable=None if progress else True):  # bars on a terminal only
         outputs.extend(model(return_loss=False, **scatter(data, target)[0]))
     return outputs
 

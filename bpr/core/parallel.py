@@ -9,7 +9,8 @@ def parallel_map(fn: Callable, jobs: Iterable, num_proc: int = 1, desc: str = No
                  progress: bool = True) -> List:
     """``[fn(job) for job in jobs]`` on ``num_proc`` processes (``fn`` must be picklable)."""
     jobs = list(jobs)
-    bar = tqdm(total=len(jobs), desc=desc, disable=not progress)
+    # progress bars on a terminal only (disable=None): logs and pipes get none
+    bar = tqdm(total=len(jobs), desc=desc, disable=None if progress else True)
     try:
         if num_proc > 1 and len(jobs) > 1:
             chunk = max(1, min(16, len(jobs) // (4 * num_proc)))
