@@ -163,14 +163,22 @@ def test_demo_script_user_data_and_errors(coco, tmp_path):
         assert cv2.imread(str(out)) is not None
     cv2.imwrite(str(tmp_path / 'small.png'), np.ones((10, 10), np.uint8))
     np.save(tmp_path / 'empty.npy', np.zeros((0, h, w), bool))
+    (tmp_path / 'zero.jpg').write_bytes(b'')
+    (tmp_path / 'zero.png').write_bytes(b'')
     for args, needle in (
-            (['--img', 'missing.jpg', '--masks', 'm.npy'], 'missing.jpg'),
+            (['--img', 'missing.jpg', '--masks', 'm.npy'], 'missing.jpg: image file not found'),
+            (['--img', str(tmp_path / 'zero.jpg'), '--masks', 'm.npy'],
+             'zero.jpg: empty file, not an image'),
+            (['--img', img_path, '--masks', str(tmp_path / 'zero.png')],
+             'zero.png: empty file, not an image'),
             (['--img', img_path, '--masks', str(tmp_path / 'small.png')], 'small.png'),
-            (['--img', img_path, '--masks', str(tmp_path / 'empty.npy')], 'no instance masks')):
+            (['--img', img_path, '--masks', str(tmp_path / 'empty.npy')], 'no instance masks'),
+            (['--img', img_path, '--masks', str(tmp_path / 'm.npy'), '--out', img_path],
+             'output would overwrite the input')):
         proc = _run(['demo/inference_img.py', *args, '--config', TINY_CONFIG, '--checkpoint',
                      'none'])
-        assert proc.returncode != 0 and needle in proc.stderr.strip().splitlines()[-1], \
-            proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 1 and len(lines) == 1 and needle in lines[0], proc.stderr
 
 
 def test_notebook_executes(tmp_path):
@@ -184,3 +192,30 @@ def test_notebook_executes(tmp_path):
     images = [o for c in nb.cells if c.cell_type == 'code' for o in c.outputs
               if 'image/png' in o.get('data', {})]
     assert images
+
+
+def test_perturbations_of_coarse_masks():
+    from bpr.core.coarse import perturb
+    mask = np.zeros((120, 160), bool)
+    mask[30:90, 40:120] = True
+    mask[60:62, 120:150] = True  # a 2-px thin part
+    rng = lambda: np.random.default_rng(0)  # noqa: E731
+    thinned = perturb(mask, rng(), thin=5)
+    assert not thinned[60:62, 125:150].any() and thinned[35:85, 45:115].all()
+    areas = {int(perturb(mask, np.random.default_rng(s), morph=4).sum()) for s in range(12)}
+    assert min(areas) < mask.sum() < max(areas)  # eroded and dilated
+    wavy = perturb(mask, rng(), noise=2.0)
+    assert wavy.sum() != mask.sum() and (wavy != mask).sum() < 0.15 * mask.sum()
+    assert np.array_equal(wavy, perturb(mask, rng(), noise=2.0))
+    assert perturb(np.zeros((5, 5), bool), rng(), morph=3).sum() == 0
+    tiny = np.zeros((20, 20), bool)
+    tiny[9, 9] = True
+    assert np.array_equal(perturb(tiny, rng(), thin=5), tiny)  # never emptied
+
+
+def test_make_coarse_perturbations_leave_other_draws_alone(coco):
+    gt = json.load(open(coco['gt']))
+    plain = make_coarse(gt, grid=8, seed=3)
+    varied = make_coarse(gt, grid=8, seed=3, morph=2, noise=1.0, thin=3)
+    assert [r['score'] for r in plain] == [r['score'] for r in varied]
+    assert [r['segmentation'] for r in plain] != [r['segmentation'] for r in varied]

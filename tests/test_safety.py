@@ -147,6 +147,12 @@ def test_output_paths_are_checked_before_any_work(coco, tmp_path):
         check_output(str(tmp_path / 'a_file'), folder=True)
 
 
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def test_results_get_the_users_umask(coco, tmp_path):
     old = os.umask(0o022)
     try:
@@ -239,6 +245,8 @@ def test_inference_sh_writes_only_inside_out_dir_and_keeps_earlier_results(coco,
     names = [line.split()[0] for line in open(refined / osp.basename(txt))]
     assert all((refined / n).is_file() and not n.startswith(('/', '..')) for n in names)
     assert sorted(os.listdir(out)) == ['coarse.json', 'refined', 'refined.json']
+    modes = {os.stat(p).st_mode & 0o777 for p in [out / 'refined.json', refined / names[0]]}
+    assert modes == {0o666 & ~_umask()}
     # a failing rerun leaves the earlier results as they were
     snapshot = {p: open(p, 'rb').read() for p in glob.glob(str(out / '**'), recursive=True)
                 if osp.isfile(p)}

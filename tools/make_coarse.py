@@ -1,9 +1,12 @@
 """Mask R-CNN-like coarse results from COCO ground truth.
 
     python tools/make_coarse.py GT_JSON OUT_JSON [--grid 28 --jitter 0.05 --seed 0]
+        [--morph 3 --noise 1.5 --thin 5]
 
 Each GT instance is resampled through a GRID x GRID soft mask inside its jittered box and
-pasted back (bilinear, threshold 0.5): the resolution loss that BPR repairs.
+pasted back (bilinear, threshold 0.5): the resolution loss that BPR repairs. ``--morph``,
+``--noise`` and ``--thin`` add the other errors of real segmenters (too fat or thin, a wavy
+boundary, missing thin parts), for training on a variety of coarse masks.
 """
 import argparse
 
@@ -23,12 +26,18 @@ def main(argv=None):
     parser.add_argument('--drop', type=float, default=0.0, help='probability to drop one')
     parser.add_argument('--merge', type=float, default=0.0,
                         help='probability to merge one with the next of its category')
+    parser.add_argument('--morph', type=int, default=0,
+                        help='dilate or erode by up to this many px (random per instance)')
+    parser.add_argument('--noise', type=float, default=0.0,
+                        help='smooth random boundary displacement, px (std)')
+    parser.add_argument('--thin', type=int, default=0,
+                        help='remove parts thinner than this many px')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
     check_output(args.out_json, [args.gt_json])
     gt = load_gt(args.gt_json)
     results = make_coarse(gt, args.grid, args.jitter, args.score, args.drop, args.merge,
-                          args.seed)
+                          args.seed, args.morph, args.noise, args.thin)
     dump_json(results, args.out_json)
     print(f'{len(results)} coarse instances -> {args.out_json}')
 

@@ -6,7 +6,7 @@ import numpy as np
 
 import pycocotools.mask as mask_utils
 
-from .masks import encode
+from .masks import encode, foreground_box
 from .matching import gt_by_image, to_rle
 from .patches import crop_padded
 
@@ -26,8 +26,49 @@ def coarsen(mask: np.ndarray, box, grid: int = 28) -> np.ndarray:
     return out
 
 
+def perturb(mask: np.ndarray, rng: np.random.Generator, morph: int = 0, noise: float = 0.0,
+            thin: int = 0) -> np.ndarray:
+    """The errors of real segmenters besides resolution, on a binary mask (never emptied).
+
+    Args:
+        morph: Dilate or erode by a radius drawn uniformly from ``-morph .. morph`` px.
+        noise: Move the boundary in and out by a smooth random field of this many px (std).
+        thin: Remove the parts thinner than this many px (a morphological opening).
+    """
+    box = foreground_box(mask)
+    if box is None:
+        return mask
+    pad = 2 * max(morph, int(np.ceil(3 * noise)), thin) + 2
+    h, w = mask.shape
+    y1, y2 = max(box[0].start - pad, 0), min(box[0].stop + pad, h)
+    x1, x2 = max(box[1].start - pad, 0), min(box[1].stop + pad, w)
+    roi = mask[y1:y2, x1:x2].astype(np.uint8)
+    out = roi
+    if morph:
+        r = int(rng.integers(-morph, morph + 1))
+        if r:
+            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(r) + 1, ) * 2)
+            out = (cv2.dilate if r > 0 else cv2.erode)(out, kernel)
+    if noise > 0:
+        # signed distance to the boundary (px, positive inside) plus a smooth field
+        inside = cv2.distanceTransform(out, cv2.DIST_L2, 3)
+        outside = cv2.distanceTransform(1 - out, cv2.DIST_L2, 3)
+        field = cv2.GaussianBlur(rng.standard_normal(out.shape).astype(np.float32), (0, 0), 4)
+        field *= noise / max(float(field.std()), 1e-6)
+        out = ((inside - outside + field) > 0).astype(np.uint8)
+    if thin > 1:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (thin, thin))
+        out = cv2.morphologyEx(out, cv2.MORPH_OPEN, kernel)
+    if not out.any():
+        return mask
+    result = mask.copy()
+    result[y1:y2, x1:x2] = out.astype(bool)
+    return result
+
+
 def make_coarse(gt: dict, grid: int = 28, jitter: float = 0.05, score: float = None,
-                drop: float = 0.0, merge: float = 0.0, seed: int = 0) -> List[dict]:
+                drop: float = 0.0, merge: float = 0.0, seed: int = 0, morph: int = 0,
+                noise: float = 0.0, thin: int = 0) -> List[dict]:
     """One coarse result per non-crowd GT instance, in annotation order.
 
     Args:
@@ -38,8 +79,12 @@ def make_coarse(gt: dict, grid: int = 28, jitter: float = 0.05, score: float = N
         merge: Probability of merging an instance with the next one of the same image and
             category (their union becomes one result).
         seed: Random seed: the output is a function of (gt, options, seed).
+        morph, noise, thin: Errors besides resolution, applied after the grid
+            (:func:`perturb`); off by default, drawn from a random stream of their own so
+            that the other draws do not change.
     """
     rng = np.random.default_rng(seed)
+    errors = np.random.default_rng([seed, 1])
     by_image = gt_by_image(gt)
     results = []
     for img in gt['images']:
@@ -65,6 +110,8 @@ def make_coarse(gt: dict, grid: int = 28, jitter: float = 0.05, score: float = N
             coarse = coarsen(mask, box, grid)
             if not coarse.any():
                 coarse = mask
+            if morph or noise or thin:
+                coarse = perturb(coarse, errors, morph, noise, thin)
             rle = encode(coarse)
             results.append(dict(image_id=image_id, category_id=ann['category_id'],
                                 score=float(score if score is not None else 0.5 + 0.5 * u_score),

@@ -3,13 +3,18 @@
 #
 #   DATA=path/to/data WORK=/tmp/bpr_duts bash tools/benchmarks/duts.sh [STEP...]
 #
-# DATA holds duts_tr/{images,annotations} (COCO form). Steps (default: data small):
+# DATA holds duts_tr/, pennfudan/ and coco128/ (COCO form). Steps (default: data small):
 #   data   every 20th image by file name is held out (never trained on): heldout_gt.json;
 #          train_gt.json is the rest. Mask R-CNN-like coarse masks (28x28 grid) of the held-out
 #          images.
 #   small  refine the held-out coarse masks with CKPT, then the min-size sweep: instances
 #          smaller than MIN px (longer box side) keep their coarse mask; metrics per COCO
 #          size bucket for each MIN, and one real run at MIN_SIZE to check the composition.
+#   train  (GPU scale; after data) the default model's recipe on diverse objects: patches of
+#          DUTS-TR train + Penn-Fudan train + COCO128 with varied coarse masks (28x28, 20x20
+#          and 14x14 grids, dilated/eroded, wavy boundaries, missing thin parts), trained with
+#          configs/bpr/hrnet18s_128_diverse.py from CKPT on GPUS processes (ITERS iterations,
+#          default the config's), then evaluated on the held-out split and Penn-Fudan val.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 : "${DATA:?set DATA to the folder holding duts_tr/}"
@@ -43,5 +48,35 @@ sys.exit('the composed results differ from a real --min-size run' if a != b else
   (cd "$WORK" && py eval.py heldout_gt.json heldout_coarse.json heldout_refined.json \
     heldout_min32.json heldout_min64.json heldout_min96.json heldout_min128.json \
     --out metrics_small.json) ;;
+train)
+  py combine_coco.py "$WORK/mix_gt.json" "$WORK/train_gt.json:duts_tr/images/" \
+    "$DATA/pennfudan/annotations/instances_train.json:pennfudan/images/" \
+    "$DATA/coco128/annotations/instances.json:coco128/images/"
+  py combine_coco.py "$WORK/val_gt.json" "$WORK/heldout_gt.json:duts_tr/images/"
+  py make_coarse.py "$WORK/val_gt.json" "$WORK/val_coarse.json" --seed 11
+  parts=()
+  for draw in "28 0 0 0 1" "28 2 1.0 0 2" "20 3 1.5 5 3" "14 0 1.0 0 4" "28 4 0 7 5"; do
+    read -r grid morph noise thin seed <<<"$draw"
+    py make_coarse.py "$WORK/mix_gt.json" "$WORK/mix_coarse_$seed.json" --grid "$grid" \
+      --morph "$morph" --noise "$noise" --thin "$thin" --seed "$seed" --jitter 0.08
+    parts+=("$WORK/mix_coarse_$seed.json")
+  done
+  "$PYTHON" -c "import json, sys; json.dump(sum((json.load(open(f)) for f in sys.argv[2:]), []),
+    open(sys.argv[1], 'w'))" "$WORK/mix_coarse.json" "${parts[@]}"
+  IMG_DIR_TRAIN=$DATA IMG_DIR_VAL=$DATA GT_JSON_TRAIN=$WORK/mix_gt.json \
+    GT_JSON_VAL=$WORK/val_gt.json IOU_THRESH=0.25 \
+    sh "$ROOT/tools/prepare_dataset_coco.sh" "$WORK/mix_coarse.json" "$WORK/val_coarse.json" \
+    "$WORK/mix"
+  [ "$CKPT" != default ] || CKPT=$ROOT/checkpoints/bpr_hrnet18s_128_default.pth
+  DATA_ROOT=$WORK/mix/patches bash "$ROOT/tools/dist_train.sh" \
+    "$ROOT/configs/bpr/hrnet18s_128_diverse.py" "$GPUS" --work-dir "$WORK/train" \
+    --load-from "$CKPT" --seed 0 ${ITERS:+--cfg-options runner.max_iters=$ITERS}
+  CKPT=$WORK/train/latest.pth
+  refine "$WORK/heldout_coarse.json" "$WORK/heldout_trained.json" --min-size 0
+  "$PYTHON" "$ROOT/tools/benchmarks/compose_min_size.py" "$WORK/heldout_coarse.json" \
+    "$WORK/heldout_trained.json" "$WORK/heldout_trained_min" 32 64 128
+  (cd "$WORK" && py eval.py heldout_gt.json heldout_coarse.json heldout_trained.json \
+    heldout_trained_min32.json heldout_trained_min64.json heldout_trained_min128.json \
+    --out metrics_trained.json) ;;
 *) echo "unknown step $step" >&2; exit 2 ;;
 esac; done
