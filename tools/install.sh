@@ -21,8 +21,9 @@ CACHE=${BPR_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bpr/wheels}
 MMCV_VERSION=1.7.2
 PIP_OPTS=(--disable-pip-version-check -q)
 if [ -n "${BPR_WHEELHOUSE:-}" ]; then
+  # pip's own variables reach every pip command, including the wheel build below
   BPR_WHEELHOUSE=$(cd "$BPR_WHEELHOUSE" && pwd)
-  PIP_OPTS+=(--no-index --find-links "$BPR_WHEELHOUSE")
+  export PIP_NO_INDEX=1 PIP_FIND_LINKS=$BPR_WHEELHOUSE
 fi
 pip_() { "$PYTHON" -m pip "${PIP_OPTS[@]}" "$@"; }
 version_of() { "$PYTHON" - "$1" <<'PY'
