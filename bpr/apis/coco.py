@@ -94,7 +94,8 @@ def refine_results(model, results: List[dict], gt: dict, img_dir: str, cfg: Patc
             image_id, instances, img_patches, mask_patches = item
             probs = run_patches(model, img_patches, mask_patches, batch_size)
             pending.append(pool.submit(finish, image_id, instances, probs))
-            while pending and pending[0].done():
+            # a few images in flight at most: memory stays bounded if pasting lags behind
+            while pending and (pending[0].done() or len(pending) > 4):
                 refined.update(pending.pop(0).result())
         for future in pending:
             refined.update(future.result())
