@@ -6,6 +6,7 @@ torch's private ``_get_stream`` with a GPU index; since torch 2.1 that function 
 a GPU never starts. Importing ``bpr`` swaps in an adapter that accepts both; site-packages are
 left untouched, and stock mmseg tools get the fix through ``custom_imports``.
 """
+import argparse
 import contextlib
 import inspect
 import io
@@ -53,6 +54,11 @@ def patch_mmcv_scatter() -> bool:
 SILENCED = []  # what quiet_import_mmcv kept from stderr
 
 
+def verbose() -> bool:
+    """``BPR_VERBOSE=1``: let third-party notices and torchrun's logs through."""
+    return os.environ.get('BPR_VERBOSE', '') not in ('', '0')
+
+
 class _Keep(logging.Handler):
 
     def emit(self, record):
@@ -64,7 +70,7 @@ def quiet_import_mmcv() -> None:
     runtime is found" (a CUDA toolkit on a machine without a GPU) and mmcv's v2.0 notice.
     They are kept in ``SILENCED`` (the tools' ``--verbose`` prints them); ``BPR_VERBOSE=1``
     lets them through. Loggers and warning filters are restored afterwards."""
-    if os.environ.get('BPR_VERBOSE', '') not in ('', '0'):
+    if verbose():
         import mmcv  # noqa: F401
         return
     logger = logging.getLogger('torch.utils.cpp_extension')
@@ -85,6 +91,18 @@ def quiet_import_mmcv() -> None:
 
 
 def show_silenced() -> None:
-    """Print what :func:`quiet_import_mmcv` kept from stderr (``--verbose``)."""
+    """Print what :func:`quiet_import_mmcv` kept from stderr."""
     for line in SILENCED:
         print(line, file=sys.stderr)
+
+
+class ShowSilenced(argparse.Action):
+    """The tools' ``--verbose``: print what the import kept back."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        kwargs.setdefault('help', 'also print the notices third-party packages print on import')
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, True)
+        show_silenced()

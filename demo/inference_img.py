@@ -12,7 +12,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from bpr.apis.demo import run_demo  # noqa: E402
-from bpr.compat import show_silenced  # noqa: E402
+from bpr.compat import ShowSilenced  # noqa: E402
 from bpr.core import PatchConfig  # noqa: E402
 from bpr.core.io import cli  # noqa: E402
 
@@ -30,11 +30,8 @@ def main(argv=None):
     parser.add_argument('--iou-thresh', type=float, default=0.25, help='NMS IoU threshold')
     parser.add_argument('--patch-size', type=int, default=64)
     parser.add_argument('--padding', type=int, default=0)
-    parser.add_argument('--verbose', action='store_true',
-                        help='also print the notices third-party packages print on import')
+    parser.add_argument('--verbose', action=ShowSilenced)
     args = parser.parse_args(argv)
-    if args.verbose:
-        show_silenced()
     if args.img and not args.masks:
         parser.error('--img needs --masks')
     _, coarse, _, _ = run_demo(args.img, args.masks, args.config, args.checkpoint, args.out,

@@ -15,7 +15,7 @@ from bpr.apis import init_refiner
 from bpr.apis.coco import refine_coco_file
 from bpr.apis.dist import LAUNCHERS, init_dist
 from bpr.apis.inference import PRECISIONS
-from bpr.compat import show_silenced
+from bpr.compat import ShowSilenced
 from bpr.core import PatchConfig
 from bpr.core.io import cli
 from bpr.core.patches import SAMPLING_HELP, SAMPLINGS
@@ -49,11 +49,8 @@ def main(argv=None):
                         help='override config settings, e.g. data.test.pipeline.2.flip=True')
     parser.add_argument('--launcher', choices=LAUNCHERS, default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    parser.add_argument('--verbose', action='store_true',
-                        help='also print the notices third-party packages print on import')
+    parser.add_argument('--verbose', action=ShowSilenced)
     args = parser.parse_args(argv)
-    if args.verbose:
-        show_silenced()
     device = init_dist(launcher=args.launcher) if args.launcher != 'none' else args.device
     ckpt = None if args.checkpoint in ('', 'default') else args.checkpoint
     model = init_refiner(args.config, ckpt, device, args.cfg_options, precision=args.precision)

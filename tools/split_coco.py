@@ -13,15 +13,15 @@ from bpr.core.io import check_output, cli, dump_json, load_gt
 def split_every(gt: dict, every: int, offset: int = 0):
     """``(train, held_out)`` COCO dicts: images at positions ``offset, offset + every, ...``
     of the name-sorted list are held out, with their annotations."""
-    names = sorted(img['file_name'] for img in gt['images'])
-    held = set(names[offset::every])
-    parts = []
-    for keep in (lambda img: img['file_name'] not in held, lambda img: img['file_name'] in held):
-        images = [img for img in gt['images'] if keep(img)]
+    held = set(sorted(img['file_name'] for img in gt['images'])[offset::every])
+
+    def subset(images):
         ids = {img['id'] for img in images}
-        parts.append(dict(gt, images=images,
-                          annotations=[a for a in gt['annotations'] if a['image_id'] in ids]))
-    return tuple(parts)
+        return dict(gt, images=images,
+                    annotations=[a for a in gt['annotations'] if a['image_id'] in ids])
+
+    return (subset([img for img in gt['images'] if img['file_name'] not in held]),
+            subset([img for img in gt['images'] if img['file_name'] in held]))
 
 
 @cli

@@ -11,7 +11,7 @@ from mmcv import DictAction
 
 from bpr.apis.dist import LAUNCHERS
 from bpr.apis.test import run_test
-from bpr.compat import show_silenced
+from bpr.compat import ShowSilenced
 from bpr.core.io import cli
 
 
@@ -27,11 +27,8 @@ def parse_args(argv=None):
                         help='override config settings')
     parser.add_argument('--launcher', choices=LAUNCHERS, default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    parser.add_argument('--verbose', action='store_true',
-                        help='also print the notices third-party packages print on import')
+    parser.add_argument('--verbose', action=ShowSilenced)
     args = parser.parse_args(argv)
-    if args.verbose:
-        show_silenced()
     if not args.out and not args.eval:
         parser.error('give --out and/or --eval')
     return args

@@ -9,7 +9,7 @@ from mmcv import DictAction
 
 from bpr.apis.dist import LAUNCHERS
 from bpr.apis.train import run_training
-from bpr.compat import show_silenced
+from bpr.compat import ShowSilenced
 from bpr.core.io import cli
 
 
@@ -31,12 +31,8 @@ def parse_args(argv=None):
     parser.add_argument('--launcher', choices=LAUNCHERS, default='none',
                         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    parser.add_argument('--verbose', action='store_true',
-                        help='also print the notices third-party packages print on import')
-    args = parser.parse_args(argv)
-    if args.verbose:
-        show_silenced()
-    return args
+    parser.add_argument('--verbose', action=ShowSilenced)
+    return parser.parse_args(argv)
 
 
 @cli

@@ -17,12 +17,8 @@ from torch.distributed import run as torchrun
 from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
-ERROR_DIR = 'BPR_ERROR_DIR'
-INTERRUPTED = 'interrupted'
-
-
-def verbose() -> bool:
-    return os.environ.get('BPR_VERBOSE', '') not in ('', '0')
+from ..compat import verbose
+from ..core.io import ERROR_DIR, INTERRUPTED
 
 
 def worker_errors(folder: str) -> List[str]:

@@ -102,9 +102,7 @@ def safe_name(name: str) -> Optional[str]:
     if not isinstance(name, str) or not name or osp.isabs(name) or '\\' in name:
         return None
     norm = osp.normpath(name)
-    if norm == '.' or norm.startswith('..') or norm.startswith('/'):
-        return None
-    return norm
+    return None if norm in ('.', '..') or norm.startswith('../') else norm
 
 
 def mask_names(results: List[dict], images: dict, to_label: dict) -> List[str]:

@@ -42,8 +42,7 @@ def perturb(mask: np.ndarray, rng: np.random.Generator, morph: int = 0, noise: f
     h, w = mask.shape
     y1, y2 = max(box[0].start - pad, 0), min(box[0].stop + pad, h)
     x1, x2 = max(box[1].start - pad, 0), min(box[1].stop + pad, w)
-    roi = mask[y1:y2, x1:x2].astype(np.uint8)
-    out = roi
+    out = mask[y1:y2, x1:x2].astype(np.uint8)
     if morph:
         r = int(rng.integers(-morph, morph + 1))
         if r:

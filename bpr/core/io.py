@@ -19,10 +19,14 @@ class InputError(ValueError):
     """Bad input: the message names the file and what is wrong with it."""
 
 
+ERROR_DIR = 'BPR_ERROR_DIR'  # set by bpr.apis.launch for its workers
+INTERRUPTED = 'interrupted'
+
+
 def _fail(message: str, status: int):
     """End the process with ``message`` on stderr, or, in a worker of
     :mod:`bpr.apis.launch`, in its error folder (the launcher prints each message once)."""
-    folder = os.environ.get('BPR_ERROR_DIR')
+    folder = os.environ.get(ERROR_DIR)
     if folder and osp.isdir(folder):
         with open(osp.join(folder, os.environ.get('RANK', '0')), 'w') as f:
             f.write(message)
@@ -43,7 +47,7 @@ def cli(main):
         except (InputError, FileNotFoundError) as err:
             _fail(f'error: {err}', 1)
         except KeyboardInterrupt:
-            _fail('interrupted', 130)
+            _fail(INTERRUPTED, 130)
 
     return wrapper
 

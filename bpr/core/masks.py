@@ -78,11 +78,13 @@ def check_segmentation(segm, height: int, width: int, where: str = 'segmentation
                               f'{height}x{width} = {height * width}')
 
 
-def decode(segm, height: int, width: int, where: str = 'segmentation') -> np.ndarray:
+def decode(segm, height: int, width: int, where: str = 'segmentation',
+           check: bool = True) -> np.ndarray:
     """Binary (H, W) mask of a COCO segmentation: RLE (str/bytes counts, or uncompressed) or
     polygons. Raises :class:`MaskFormatError` naming ``where`` if it is malformed or not of
-    that size (:func:`check_segmentation`)."""
-    check_segmentation(segm, height, width, where)
+    that size (:func:`check_segmentation`; ``check=False`` for one already checked)."""
+    if check:
+        check_segmentation(segm, height, width, where)
     if isinstance(segm, list):
         if not segm:
             return np.zeros((height, width), bool)

@@ -24,7 +24,7 @@ class PatchConfig(NamedTuple):
     ``sampling='nms'`` is BPR's: a dense box on every boundary pixel, then mmcv's NMS op fed
     the boundary scores in row-major order, exactly as the original release (the op's sort
     orders the many tied scores). ``'nms_stable'`` breaks those ties by row-major order
-    instead (the same greedy NMS, about 13% more patches on real photographs; see
+    instead (the same greedy NMS, 13-18% more patches on real photographs; see
     docs/patches.md). ``'grid'`` takes the cells of a regular ``patch_size`` grid that the
     boundary crosses (the paper's ablation; ``iou_thresh`` is then unused).
 
