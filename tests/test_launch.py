@@ -4,6 +4,7 @@ import json
 import os
 import os.path as osp
 import pickle
+import socket
 import stat
 import subprocess
 import sys
@@ -169,3 +170,25 @@ def test_refused_input_under_torchrun_is_one_line(coco, tmp_path, gpus):
     assert proc.returncode == 1 and len(lines) == 1, proc.stderr
     assert lines[0].startswith(f'error: {bad}: result [0]') and 'RLE run lengths' in lines[0]
     assert not out.exists()
+
+
+def test_one_node_jobs_beside_each_other_take_free_ports(tmp_path):
+    """PORT unset on one node: torchrun's default port (held here, as by a running training)
+    is not needed; PORT set: that port is used."""
+    probe = tmp_path / 'port.py'
+    probe.write_text('import os\nprint(os.environ["MASTER_PORT"])\n')
+    with socket.socket() as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        busy.bind(('', 29500))
+        busy.listen()
+        ports = [run(['sh', 'tools/launch.sh', str(probe)], env=dict(DIST='1', GPUS='2'))
+                 .stdout.split() for _ in range(2)]
+    assert all(len(p) == 2 and p[0] == p[1] != '29500' for p in ports), ports
+    fixed = run(['sh', 'tools/launch.sh', str(probe)], env=dict(DIST='1', PORT='29637'))
+    assert fixed.stdout.split() == ['29637']
+    # the flag itself, whatever this torch's default port is
+    fake = tmp_path / 'python'
+    fake.write_text('#!/bin/sh\necho "$@"\n')
+    fake.chmod(0o755)
+    args = run(['sh', 'tools/launch.sh', 'x.py'], env=dict(DIST='1', PYTHON=str(fake))).stdout
+    assert args.split()[:4] == ['-m', 'bpr.apis.launch', '--nproc_per_node=1', '--standalone']

@@ -215,3 +215,22 @@ def test_fused_network_computes_the_same(name, use_mask):
                    for m in fused.modules())
     assert before.abs().max() > 1  # a scale at which a wrong fold shows
     torch.testing.assert_close(after, before, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize('device', ['cpu', 'cuda'])
+@pytest.mark.parametrize('channels_last', [None, False])
+def test_training_runs_in_nhwc_unless_the_config_says_no(monkeypatch, device, channels_last):
+    import bpr.apis.train as train_api
+    cfg = mmcv.Config.fromfile(osp.join(ROOT, 'configs/bpr/hrnet18s_64_tiny.py'))
+    cfg.model.pretrained = None
+    cfg.device = device  # the model stays on the CPU: only the conversion is checked
+    if channels_last is not None:
+        cfg.channels_last = channels_last
+    model = build_segmentor(cfg.model)
+    seen = {}
+    monkeypatch.setattr(train_api, 'train_segmentor', lambda m, d, c, *a: seen.update(
+        nhwc=m.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last),
+        runner=c.runner.type))
+    train_api.train_refiner(model, [], cfg)
+    assert seen['nhwc'] is (channels_last is None)
+    assert seen['runner'] == ('CPUIterBasedRunner' if device == 'cpu' else 'IterBasedRunner')

@@ -15,6 +15,9 @@ if [ "${DIST:-0}" = 1 ] || [ "$GPUS" -gt 1 ] || [ "$NNODES" -gt 1 ]; then
   if [ "$NNODES" -gt 1 ] || [ -n "${PORT:-}" ]; then
     set -- --nnodes="$NNODES" --node_rank="${NODE_RANK:-0}" \
       --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${PORT:-29500}" "$@"
+  else
+    # a free port: a second job on the same machine must not collide on torchrun's 29500
+    set -- --standalone "$@"
   fi
   exec "$PYTHON" -m bpr.apis.launch --nproc_per_node="$GPUS" "$@" --launcher pytorch
 fi

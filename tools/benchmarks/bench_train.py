@@ -81,7 +81,7 @@ def main(argv=None):
         times = {name: [t / args.iters for t in runs] for name, runs in times.items()}
         name = osp.basename(config)
         for memory, runs in times.items():
-            rows.append(f'| {name} | {size} | {memory} | {median_spread(runs)} | '
+            rows.append(f'| {name} | {size} | {memory} | {median_spread(runs, fmt=".3f")} | '
                         f'{size / statistics.median(runs):.1f} |')
         nchw, nhwc = times.values()
         rows.append(f'| {name} | {size} | speed-up | '
