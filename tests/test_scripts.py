@@ -397,3 +397,32 @@ def test_bench_ties_compares_both_tie_breaks(coco, tmp_path):
         report, re.M)}
     assert set(rows) == {'nms', 'nms_stable'} and all(rows.values()), report
     assert 'median (min-max) of 2 runs' in report
+
+
+def test_publish_model_fp16_min_size_and_weight_average(tmp_path):
+    import torch
+    a = random_checkpoint(str(tmp_path / 'a.pth'), seed=0)
+    b = random_checkpoint(str(tmp_path / 'b.pth'), seed=1)
+    out = tmp_path / 'out.pth'
+    run(['python', 'tools/publish_model.py', b, str(out), '--fp16', '--min-size', '96',
+         '--base', a, '--alpha', '0.25'])
+    sa, sb = (torch.load(p, weights_only=True)['state_dict'] for p in (a, b))
+    pub = torch.load(str(out), weights_only=True)
+    assert pub['meta']['min_size'] == 96
+    assert pub['meta']['interpolated'] == dict(base='a.pth', alpha=0.25)
+    key = 'backbone.conv1.weight'
+    assert pub['state_dict'][key].dtype == torch.float16 and not torch.equal(sa[key], sb[key])
+    assert torch.allclose(pub['state_dict'][key].float(), 0.75 * sa[key] + 0.25 * sb[key],
+                          atol=1e-3)
+    counter = 'backbone.bn1.num_batches_tracked'
+    assert torch.equal(pub['state_dict'][counter], sb[counter])
+    # the averaged checkpoint loads strictly for inference
+    from bpr.apis import init_refiner
+    assert init_refiner(TINY_CONFIG, str(out), device='cpu').min_size == 96
+    # two different networks: one line naming the base
+    other = tmp_path / 'other.pth'
+    torch.save(dict(state_dict={key: sa[key][:1]}), str(other))
+    proc = subprocess.run(['python', 'tools/publish_model.py', b, str(tmp_path / 'x.pth'),
+                           '--base', str(other)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [
+        f'error: {other}: not the same network as the fine-tuned checkpoint'], proc.stderr

@@ -1,15 +1,21 @@
 """Strip a training checkpoint for release: weights (optionally float16) and meta only.
 
     python tools/publish_model.py work_dirs/x/latest.pth checkpoints/model.pth [--fp16]
+        [--min-size PX] [--base START.pth --alpha A]
+
+With ``--base``, the weights released are ``(1 - A) * START + A * IN_FILE``: the fine-tuned
+model averaged with the one it started from (WiSE-FT), which keeps what fine-tuning on another
+domain would forget.
 
 Prints the SHA-256 of the result (first 8 hex digits are the usual file-name suffix).
 """
 import argparse
 import hashlib
+import os
 
 import torch
 
-from bpr.core.checkpoint import load_file
+from bpr.core.checkpoint import interpolate_weights, load_file, state_dict_of
 from bpr.core.io import atomic_write, check_output, cli
 
 
@@ -22,10 +28,16 @@ def main(argv=None):
     parser.add_argument('--min-size', type=int,
                         help='smallest instance (px, longer box side) the model refines: '
                         'stored in its meta, the default of inference')
+    parser.add_argument('--base', help='checkpoint the fine-tuning started from')
+    parser.add_argument('--alpha', type=float, default=0.5,
+                        help='weight of IN_FILE against --base (1: IN_FILE alone)')
     args = parser.parse_args(argv)
-    check_output(args.out_file, [args.in_file])
+    check_output(args.out_file, [args.in_file] + ([args.base] if args.base else []))
     ckpt = load_file(args.in_file, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt)
+    state = state_dict_of(ckpt)
+    if args.base:
+        base = state_dict_of(load_file(args.base, map_location='cpu'))
+        state = interpolate_weights(base, state, args.alpha, args.base)
     if args.fp16:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     meta = {k: v for k, v in ckpt.get('meta', {}).items() if k in
@@ -33,6 +45,8 @@ def main(argv=None):
              'min_size')}
     if args.min_size is not None:
         meta['min_size'] = args.min_size
+    if args.base:
+        meta['interpolated'] = dict(base=os.path.basename(args.base), alpha=args.alpha)
     with atomic_write(args.out_file, 'wb') as f:
         torch.save(dict(meta=meta, state_dict=state), f)
     with open(args.out_file, 'rb') as f:

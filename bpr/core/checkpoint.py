@@ -130,3 +130,16 @@ def load_weights(model: torch.nn.Module, filename: str) -> dict:
         raise InputError(f'{filename}: not a checkpoint of this model: ' + '; '.join(problems))
     model.load_state_dict(tensors, strict=True)
     return checkpoint
+
+
+def interpolate_weights(base: dict, tuned: dict, alpha: float, base_name: str = 'base') -> dict:
+    """``(1 - alpha) * base + alpha * tuned`` for floating tensors, ``tuned``'s for the rest
+    (BatchNorm counters): the weight-space ensemble of a model and its fine-tuned copy
+    (WiSE-FT, Wortsman et al., CVPR 2022), which keeps what the fine-tuning would forget.
+    :class:`InputError` naming ``base_name`` when the two are not the same network."""
+    if not 0 <= alpha <= 1:
+        raise ValueError(f'alpha must be in [0, 1], got {alpha}')
+    if base.keys() != tuned.keys() or any(base[k].shape != tuned[k].shape for k in base):
+        raise InputError(f'{base_name}: not the same network as the fine-tuned checkpoint')
+    return {k: (base[k].float() * (1 - alpha) + v.float() * alpha).to(v.dtype)
+            if v.is_floating_point() else v for k, v in tuned.items()}
