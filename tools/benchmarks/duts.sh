@@ -11,10 +11,14 @@
 #          smaller than MIN px (longer box side) keep their coarse mask; metrics per COCO
 #          size bucket for each MIN, and one real run at MIN_SIZE to check the composition.
 #   train  (GPU scale; after data) the default model's recipe on diverse objects: patches of
-#          DUTS-TR train + Penn-Fudan train + COCO128 with varied coarse masks (28x28, 20x20
-#          and 14x14 grids, dilated/eroded, wavy boundaries, missing thin parts), trained with
-#          configs/bpr/hrnet18s_128_diverse.py from CKPT on GPUS processes (ITERS iterations,
-#          default the config's), then evaluated on the held-out split and Penn-Fudan val.
+#          DUTS-TR train (every TRAIN_EVERY-th image, default all) + Penn-Fudan train + COCO128
+#          with varied coarse masks (28x28, 20x20 and 14x14 grids, dilated/eroded, wavy
+#          boundaries, missing thin parts), fine-tuned with configs/bpr/hrnet18s_128_diverse.py
+#          from CKPT on GPUS processes (ITERS iterations, default the config's; OPTIONS: more
+#          --cfg-options), then released as WORK/default.pth: the fine-tuned weights averaged
+#          with CKPT's (ALPHA, default 0.5; publish_model.py --base) and min_size MIN_SIZE.
+#          Evaluate it with CKPT=WORK/default.pth and the `small` steps of this script and of
+#          pennfudan.sh.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 : "${DATA:?set DATA to the folder holding duts_tr/}"
@@ -23,7 +27,7 @@ CKPT=${CKPT:-default}
 CONFIG=$ROOT/configs/bpr/hrnet18s_128.py
 GPUS=${GPUS:-2}
 PYTHON=${PYTHON:-python}
-MIN_SIZE=${MIN_SIZE:-128}
+MIN_SIZE=${MIN_SIZE:-192}
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$WORK"
 py() { "$PYTHON" "$ROOT/tools/$1" "${@:2}"; }
@@ -40,16 +44,22 @@ data)
 small)
   refine "$WORK/heldout_coarse.json" "$WORK/heldout_refined.json" --min-size 0
   "$PYTHON" "$ROOT/tools/benchmarks/compose_min_size.py" "$WORK/heldout_coarse.json" \
-    "$WORK/heldout_refined.json" "$WORK/heldout_min" 32 64 96 128
+    "$WORK/heldout_refined.json" "$WORK/heldout_min" 32 64 96 128 160 192 256
   refine "$WORK/heldout_coarse.json" "$WORK/heldout_run_min$MIN_SIZE.json" --min-size "$MIN_SIZE"
   "$PYTHON" -c "import json, sys; a, b = (json.load(open(p)) for p in sys.argv[1:])
 sys.exit('the composed results differ from a real --min-size run' if a != b else 0)" \
     "$WORK/heldout_run_min$MIN_SIZE.json" "$WORK/heldout_min$MIN_SIZE.json"
   (cd "$WORK" && py eval.py heldout_gt.json heldout_coarse.json heldout_refined.json \
     heldout_min32.json heldout_min64.json heldout_min96.json heldout_min128.json \
-    --out metrics_small.json) ;;
+    heldout_min160.json heldout_min192.json heldout_min256.json --out metrics_small.json) ;;
 train)
-  py combine_coco.py "$WORK/mix_gt.json" "$WORK/train_gt.json:duts_tr/images/" \
+  "$PYTHON" -c "import json, sys; d = json.load(open(sys.argv[1])); n = int(sys.argv[3])
+keep = {i['id'] for i in sorted(d['images'], key=lambda i: i['file_name'])[::n]}
+d['images'] = [i for i in d['images'] if i['id'] in keep]
+d['annotations'] = [a for a in d['annotations'] if a['image_id'] in keep]
+json.dump(d, open(sys.argv[2], 'w'))" "$WORK/train_gt.json" "$WORK/train_subset_gt.json" \
+    "${TRAIN_EVERY:-1}"
+  py combine_coco.py "$WORK/mix_gt.json" "$WORK/train_subset_gt.json:duts_tr/images/" \
     "$DATA/pennfudan/annotations/instances_train.json:pennfudan/images/" \
     "$DATA/coco128/annotations/instances.json:coco128/images/"
   py combine_coco.py "$WORK/val_gt.json" "$WORK/heldout_gt.json:duts_tr/images/"
@@ -68,15 +78,12 @@ train)
     sh "$ROOT/tools/prepare_dataset_coco.sh" "$WORK/mix_coarse.json" "$WORK/val_coarse.json" \
     "$WORK/mix"
   [ "$CKPT" != default ] || CKPT=$ROOT/checkpoints/bpr_hrnet18s_128_default.pth
+  # shellcheck disable=SC2086
   DATA_ROOT=$WORK/mix/patches bash "$ROOT/tools/dist_train.sh" \
     "$ROOT/configs/bpr/hrnet18s_128_diverse.py" "$GPUS" --work-dir "$WORK/train" \
-    --load-from "$CKPT" --seed 0 ${ITERS:+--cfg-options runner.max_iters=$ITERS}
-  CKPT=$WORK/train/latest.pth
-  refine "$WORK/heldout_coarse.json" "$WORK/heldout_trained.json" --min-size 0
-  "$PYTHON" "$ROOT/tools/benchmarks/compose_min_size.py" "$WORK/heldout_coarse.json" \
-    "$WORK/heldout_trained.json" "$WORK/heldout_trained_min" 32 64 128
-  (cd "$WORK" && py eval.py heldout_gt.json heldout_coarse.json heldout_trained.json \
-    heldout_trained_min32.json heldout_trained_min64.json heldout_trained_min128.json \
-    --out metrics_trained.json) ;;
+    --load-from "$CKPT" --seed 0 --no-validate --cfg-options ${ITERS:+runner.max_iters=$ITERS} \
+    checkpoint_config.interval=500 ${OPTIONS:-}
+  py publish_model.py "$WORK/train/latest.pth" "$WORK/default.pth" --fp16 \
+    --min-size "$MIN_SIZE" --base "$CKPT" --alpha "${ALPHA:-0.5}" ;;
 *) echo "unknown step $step" >&2; exit 2 ;;
 esac; done
