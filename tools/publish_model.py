@@ -32,6 +32,8 @@ def main(argv=None):
     parser.add_argument('--alpha', type=float, default=0.5,
                         help='weight of IN_FILE against --base (1: IN_FILE alone)')
     args = parser.parse_args(argv)
+    if not 0 <= args.alpha <= 1:
+        parser.error(f'--alpha must be in [0, 1], got {args.alpha}')
     check_output(args.out_file, [args.in_file] + ([args.base] if args.base else []))
     ckpt = load_file(args.in_file, map_location='cpu')
     state = state_dict_of(ckpt)
