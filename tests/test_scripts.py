@@ -426,3 +426,8 @@ def test_publish_model_fp16_min_size_and_weight_average(tmp_path):
                            '--base', str(other)], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [
         f'error: {other}: not the same network as the fine-tuned checkpoint'], proc.stderr
+    proc = subprocess.run(['python', 'tools/publish_model.py', b, str(tmp_path / 'x.pth'),
+                           '--base', a, '--alpha', '1.5'], cwd=ROOT, capture_output=True,
+                          text=True)
+    assert proc.returncode == 2 and '--alpha must be in [0, 1], got 1.5' in proc.stderr
+    assert not (tmp_path / 'x.pth').exists()
