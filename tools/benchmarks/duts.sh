@@ -9,7 +9,8 @@
 #          images.
 #   small  refine the held-out coarse masks with CKPT, then the min-size sweep: instances
 #          smaller than MIN px (longer box side) keep their coarse mask; metrics per COCO
-#          size bucket for each MIN, and one real run at MIN_SIZE to check the composition.
+#          size bucket for each MIN, one real run at MIN_SIZE to check the composition, and
+#          the upper bound (GT inside the selected patches, every instance / >= MIN_SIZE).
 #   train  (GPU scale; after data) the default model's recipe on diverse objects: patches of
 #          DUTS-TR train (every TRAIN_EVERY-th image, default all) + Penn-Fudan train + COCO128
 #          with varied coarse masks (28x28, 20x20 and 14x14 grids, dilated/eroded, wavy
@@ -49,17 +50,23 @@ small)
   "$PYTHON" -c "import json, sys; a, b = (json.load(open(p)) for p in sys.argv[1:])
 sys.exit('the composed results differ from a real --min-size run' if a != b else 0)" \
     "$WORK/heldout_run_min$MIN_SIZE.json" "$WORK/heldout_min$MIN_SIZE.json"
+  for min in 0 "$MIN_SIZE"; do
+    py upper_bound.py "$WORK/heldout_coarse.json" "$WORK/heldout_gt.json" \
+      "$WORK/heldout_upper_min$min.json" --min-size "$min"
+  done
   (cd "$WORK" && py eval.py heldout_gt.json heldout_coarse.json heldout_refined.json \
     heldout_min32.json heldout_min64.json heldout_min96.json heldout_min128.json \
-    heldout_min160.json heldout_min192.json heldout_min256.json --out metrics_small.json) ;;
+    heldout_min160.json heldout_min192.json heldout_min256.json heldout_upper_min0.json \
+    "heldout_upper_min$MIN_SIZE.json" --out metrics_small.json) ;;
 train)
-  "$PYTHON" -c "import json, sys; d = json.load(open(sys.argv[1])); n = int(sys.argv[3])
-keep = {i['id'] for i in sorted(d['images'], key=lambda i: i['file_name'])[::n]}
-d['images'] = [i for i in d['images'] if i['id'] in keep]
-d['annotations'] = [a for a in d['annotations'] if a['image_id'] in keep]
-json.dump(d, open(sys.argv[2], 'w'))" "$WORK/train_gt.json" "$WORK/train_subset_gt.json" \
-    "${TRAIN_EVERY:-1}"
-  py combine_coco.py "$WORK/mix_gt.json" "$WORK/train_subset_gt.json:duts_tr/images/" \
+  subset=$WORK/train_gt.json
+  if [ "${TRAIN_EVERY:-1}" -gt 1 ]; then
+    # every TRAIN_EVERY-th training image by file name: the split rule's "held-out" part
+    py split_coco.py "$subset" "$WORK/train_unused_gt.json" "$WORK/train_subset_gt.json" \
+      --every "$TRAIN_EVERY"
+    subset=$WORK/train_subset_gt.json
+  fi
+  py combine_coco.py "$WORK/mix_gt.json" "$subset:duts_tr/images/" \
     "$DATA/pennfudan/annotations/instances_train.json:pennfudan/images/" \
     "$DATA/coco128/annotations/instances.json:coco128/images/"
   py combine_coco.py "$WORK/val_gt.json" "$WORK/heldout_gt.json:duts_tr/images/"

@@ -138,9 +138,12 @@ small)
   for g in "" _g14; do
     "$PYTHON" "$ROOT/tools/benchmarks/compose_min_size.py" "$WORK/val_coarse$g.json" \
       "$WORK/val_ties_nms$g.json" "$WORK/val${g}_min" 64 96 128 160 192 256
+    py upper_bound.py "$WORK/val_coarse$g.json" "$WORK/val_gt.json" \
+      "$WORK/val_upper_min192$g.json" --min-size 192
     (cd "$WORK" && py eval.py val_gt.json val_coarse$g.json val_ties_nms$g.json \
       val${g}_min64.json val${g}_min96.json val${g}_min128.json val${g}_min160.json \
-      val${g}_min192.json val${g}_min256.json --out metrics_small$g.json)
+      val${g}_min192.json val${g}_min256.json val_upper_min192$g.json \
+      --out metrics_small$g.json)
   done
   py combine_coco.py "$WORK/coco128_gt.json" \
     "$DATA/coco128/annotations/instances.json:coco128/images/"
