@@ -1,11 +1,12 @@
 """Strip a training checkpoint for release: weights (optionally float16) and meta only.
 
     python tools/publish_model.py work_dirs/x/latest.pth checkpoints/model.pth [--fp16]
-        [--min-size PX] [--base START.pth --alpha A]
+        [--min-size PX] [--base START.pth --alpha A [--recalibrate DATA_ROOT]]
 
 With ``--base``, the weights released are ``(1 - A) * START + A * IN_FILE``: the fine-tuned
 model averaged with the one it started from (WiSE-FT), which keeps what fine-tuning on another
-domain would forget.
+domain would forget. ``--recalibrate`` then re-estimates the BatchNorm statistics of those
+averaged weights on the training patches (``DATA_ROOT``, as for training).
 
 Prints the SHA-256 of the result (first 8 hex digits are the usual file-name suffix).
 """
@@ -15,6 +16,8 @@ import os
 
 import torch
 
+from bpr.apis import DEFAULT_CONFIG
+from bpr.apis.recalibrate import recalibrated_state
 from bpr.core.checkpoint import interpolate_weights, load_file, state_dict_of
 from bpr.core.io import atomic_write, check_output, cli
 
@@ -31,15 +34,26 @@ def main(argv=None):
     parser.add_argument('--base', help='checkpoint the fine-tuning started from')
     parser.add_argument('--alpha', type=float, default=0.5,
                         help='weight of IN_FILE against --base (1: IN_FILE alone)')
+    parser.add_argument('--recalibrate', metavar='DATA_ROOT',
+                        help='re-estimate the BatchNorm statistics on these training patches')
+    parser.add_argument('--bn-patches', type=int, default=4096,
+                        help='patches drawn for --recalibrate')
+    parser.add_argument('--config', default=DEFAULT_CONFIG, help='model config (--recalibrate)')
+    parser.add_argument('--device', help='cpu, cuda, ... (--recalibrate; default: automatic)')
     args = parser.parse_args(argv)
     if not 0 <= args.alpha <= 1:
         parser.error(f'--alpha must be in [0, 1], got {args.alpha}')
+    if args.bn_patches < 1:
+        parser.error(f'--bn-patches must be positive, got {args.bn_patches}')
     check_output(args.out_file, [args.in_file] + ([args.base] if args.base else []))
     ckpt = load_file(args.in_file, map_location='cpu')
     state = state_dict_of(ckpt)
     if args.base:
         base = state_dict_of(load_file(args.base, map_location='cpu'))
         state = interpolate_weights(base, state, args.alpha, args.base)
+    if args.recalibrate:
+        state, used = recalibrated_state(state, args.recalibrate, args.config,
+                                         args.bn_patches, device=args.device)
     if args.fp16:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     meta = {k: v for k, v in ckpt.get('meta', {}).items() if k in
@@ -49,6 +63,8 @@ def main(argv=None):
         meta['min_size'] = args.min_size
     if args.base:
         meta['interpolated'] = dict(base=os.path.basename(args.base), alpha=args.alpha)
+    if args.recalibrate:
+        meta['bn_recalibrated'] = dict(patches=used, seed=0)
     with atomic_write(args.out_file, 'wb') as f:
         torch.save(dict(meta=meta, state_dict=state), f)
     with open(args.out_file, 'rb') as f:

@@ -17,7 +17,9 @@
 #          boundaries, missing thin parts), fine-tuned with configs/bpr/hrnet18s_128_diverse.py
 #          from CKPT on GPUS processes (ITERS iterations, default the config's; OPTIONS: more
 #          --cfg-options), then released as WORK/default.pth: the fine-tuned weights averaged
-#          with CKPT's (ALPHA, default 0.5; publish_model.py --base) and min_size MIN_SIZE.
+#          with CKPT's (ALPHA, default 0.5; publish_model.py --base), its BatchNorm
+#          statistics re-estimated on BN_PATCHES training patches (default 4096; 0: the
+#          average of the two models' statistics), and min_size MIN_SIZE.
 #          Evaluate it with CKPT=WORK/default.pth and the `small` steps of this script and of
 #          pennfudan.sh.
 set -euo pipefail
@@ -90,7 +92,10 @@ train)
     "$ROOT/configs/bpr/hrnet18s_128_diverse.py" "$GPUS" --work-dir "$WORK/train" \
     --load-from "$CKPT" --seed 0 --no-validate --cfg-options ${ITERS:+runner.max_iters=$ITERS} \
     checkpoint_config.interval=500 ${OPTIONS:-}
+  recal=()
+  [ "${BN_PATCHES:-4096}" = 0 ] ||
+    recal=(--recalibrate "$WORK/mix/patches" --bn-patches "${BN_PATCHES:-4096}")
   py publish_model.py "$WORK/train/latest.pth" "$WORK/default.pth" --fp16 \
-    --min-size "$MIN_SIZE" --base "$CKPT" --alpha "${ALPHA:-0.5}" ;;
+    --min-size "$MIN_SIZE" --base "$CKPT" --alpha "${ALPHA:-0.5}" "${recal[@]}" ;;
 *) echo "unknown step $step" >&2; exit 2 ;;
 esac; done
