@@ -264,3 +264,33 @@ def test_af_overlaps_equal_full_image_fscores():
     assert np.allclose(scores, full)
     # gaps of 1-3 px match within 3 px, gaps of 4-7 px are compared and do not, beyond: skipped
     assert full[:3, 0].min() > 0 and full[3:13, 0].max() == 0
+
+
+def test_largest_gains_orders_images_by_boundary_iou_gain(coco, tmp_path):
+    from bpr.core import decode
+    from bpr.evaluation import largest_gains
+    gt = json.load(open(coco['gt']))
+    coarse = json.load(open(coco['coarse']))
+    assert [c['image_id'] for c in coarse] == [a['image_id'] for a in gt['annotations']]
+    refined = []
+    for c, a in zip(coarse, gt['annotations']):
+        r = dict(c)
+        if c['image_id'] == 2:  # perfect
+            r['segmentation'] = a['segmentation']
+        elif c['image_id'] == 3:  # worse: moved by 3 px
+            h, w = c['segmentation']['size']
+            r['segmentation'] = encode(np.roll(decode(c['segmentation'], h, w), 3, axis=1))
+        refined.append(r)
+    assert largest_gains(gt, coarse, refined) == [2, 1, 3]
+    assert largest_gains(gt, coarse, coarse) == [1, 2, 3]  # ties by id
+    with pytest.raises(ValueError, match='3 coarse instances but 2 refined'):
+        largest_gains(gt, coarse[:3], refined[:2])
+    with open(tmp_path / 'refined.json', 'w') as f:
+        json.dump(refined, f)
+    out = tmp_path / 'pics'
+    proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools/visualize.py'), coco['gt'],
+                           coco['img_dir'], coco['coarse'], str(tmp_path / 'refined.json'),
+                           str(out), '--best', '--num', '1', '--patch-size', '32'],
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 0, proc.stderr
+    assert os.listdir(out) == ['img_1.png']  # image id 2

@@ -1,6 +1,7 @@
 """Draw coarse vs refined contours (and GT, and the selected patches) on images.
 
     python tools/visualize.py GT_JSON IMG_DIR COARSE_JSON REFINED_JSON OUT_DIR [--num 5]
+        [--best] [--crop] [--gt]
 
 Writes OUT_DIR/<image stem>.png: left the coarse contours (orange) with the selected patches
 (white boxes), right the refined contours (green); GT contours (blue, thin) with --gt.
@@ -16,6 +17,7 @@ import numpy as np
 from bpr.core import PatchConfig, decode, extract_instance
 from bpr.core.io import check_output, cli, group_by_image, load_gt, load_results
 from bpr.core.visualize import side_by_side
+from bpr.evaluation import largest_gains
 
 
 @cli
@@ -27,6 +29,8 @@ def main(argv=None):
     parser.add_argument('refined_json')
     parser.add_argument('out_dir')
     parser.add_argument('--image-ids', type=int, nargs='+', help='default: the first --num')
+    parser.add_argument('--best', action='store_true',
+                        help='the --num images with the largest Boundary-IoU gain instead')
     parser.add_argument('--num', type=int, default=5)
     parser.add_argument('--gt', action='store_true', help='draw the GT contours too')
     parser.add_argument('--crop', action='store_true', help='crop to the instances')
@@ -42,7 +46,8 @@ def main(argv=None):
                  f'has {len(coarse)}')
     images = {img['id']: img for img in gt['images']}
     groups = group_by_image(coarse)
-    ids = args.image_ids or sorted(groups)[:args.num]
+    ids = args.image_ids or (largest_gains(gt, coarse, refined) if args.best else
+                             sorted(groups))[:args.num]
     cfg = PatchConfig(args.patch_size, 0, args.iou_thresh)
     os.makedirs(args.out_dir, exist_ok=True)
     for image_id in ids:

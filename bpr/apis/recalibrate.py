@@ -12,7 +12,6 @@ from ..core.io import InputError
 from .inference import DEFAULT_CONFIG, init_refiner
 
 
-
 def _test_time_view(pipeline: list) -> list:
     """The training pipeline without its random changes: colour distortion and flips are
     for learning the weights (and would make the statistics vary from run to run); the
@@ -45,6 +44,8 @@ def recalibrate_bn(model: torch.nn.Module, dataset, num_patches: int = 4096,
         m.reset_running_stats()
         m.momentum = None  # cumulative average over all batches
     model.train()
+    for m in bns:
+        m.train()  # also under a backbone's norm_eval
     with torch.no_grad():
         for batch in loader:
             img = batch['img'].data[0].to(device)

@@ -3,7 +3,7 @@
 #
 #   DATA=path/to/data WORK=/tmp/bpr_duts bash tools/benchmarks/duts.sh [STEP...]
 #
-# DATA holds duts_tr/, pennfudan/ and coco128/ (COCO form). Steps (default: data small):
+# DATA holds duts_tr/, pennfudan/ and coco128/ (COCO form). Steps (default: data small pictures):
 #   data   every 20th image by file name is held out (never trained on): heldout_gt.json;
 #          train_gt.json is the rest. Mask R-CNN-like coarse masks (28x28 grid) of the held-out
 #          images.
@@ -11,17 +11,24 @@
 #          smaller than MIN px (longer box side) keep their coarse mask; metrics per COCO
 #          size bucket for each MIN, one real run at MIN_SIZE to check the composition, and
 #          the upper bound (GT inside the selected patches, every instance / >= MIN_SIZE).
+#   pictures (after small) the held-out photographs with the largest Boundary-IoU gains at
+#          MIN_SIZE: coarse with the selected patches vs refined, GT thin (WORK/pictures)
 #   train  (GPU scale; after data) the default model's recipe on diverse objects: patches of
 #          DUTS-TR train (every TRAIN_EVERY-th image, default all) + Penn-Fudan train + COCO128
 #          with varied coarse masks (28x28, 20x20 and 14x14 grids, dilated/eroded, wavy
 #          boundaries, missing thin parts), fine-tuned with configs/bpr/hrnet18s_128_diverse.py
 #          from CKPT on GPUS processes (ITERS iterations, default the config's; OPTIONS: more
 #          --cfg-options), then released as WORK/default.pth: the fine-tuned weights averaged
-#          with CKPT's (ALPHA, default 0.5; publish_model.py --base), its BatchNorm
+#          with CKPT's (ALPHA, default 0.7; publish_model.py --base), its BatchNorm
 #          statistics re-estimated on BN_PATCHES training patches (default 4096; 0: the
 #          average of the two models' statistics), and min_size MIN_SIZE.
 #          Evaluate it with CKPT=WORK/default.pth and the `small` steps of this script and of
 #          pennfudan.sh.
+#   tune   (after train with TRAIN_EVERY > 1) choose ALPHA on a tuning split that neither the
+#          training nor the validation sets touch: every 16th DUTS-TR training image that the
+#          fine-tuning did not use. For each of ALPHAS (default 0.5 0.7 0.85): released as
+#          above, then measured at MIN_SIZE (WORK/metrics_tune.json). The rule: the largest
+#          ALPHA with no size bucket below the coarse input there.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 : "${DATA:?set DATA to the folder holding duts_tr/}"
@@ -39,7 +46,7 @@ refine() {  # refine COARSE OUT [OPTIONS]
     sh "$ROOT/tools/inference_coco.sh" "$CONFIG" "$CKPT" "$1" "$2" "${@:3}"
 }
 
-for step in ${*:-data small}; do case $step in
+for step in ${*:-data small pictures}; do case $step in
 data)
   py split_coco.py "$DATA/duts_tr/annotations/instances.json" "$WORK/train_gt.json" \
     "$WORK/heldout_gt.json" --every 20
@@ -60,6 +67,9 @@ sys.exit('the composed results differ from a real --min-size run' if a != b else
     heldout_min32.json heldout_min64.json heldout_min96.json heldout_min128.json \
     heldout_min160.json heldout_min192.json heldout_min256.json heldout_upper_min0.json \
     "heldout_upper_min$MIN_SIZE.json" --out metrics_small.json) ;;
+pictures)
+  py visualize.py "$WORK/heldout_gt.json" "$DATA/duts_tr/images" "$WORK/heldout_coarse.json" \
+    "$WORK/heldout_min$MIN_SIZE.json" "$WORK/pictures" --best --num "${NUM:-6}" --crop --gt ;;
 train)
   subset=$WORK/train_gt.json
   if [ "${TRAIN_EVERY:-1}" -gt 1 ]; then
@@ -96,6 +106,24 @@ train)
   [ "${BN_PATCHES:-4096}" = 0 ] ||
     recal=(--recalibrate "$WORK/mix/patches" --bn-patches "${BN_PATCHES:-4096}")
   py publish_model.py "$WORK/train/latest.pth" "$WORK/default.pth" --fp16 \
-    --min-size "$MIN_SIZE" --base "$CKPT" --alpha "${ALPHA:-0.5}" "${recal[@]}" ;;
+    --min-size "$MIN_SIZE" --base "$CKPT" --alpha "${ALPHA:-0.7}" "${recal[@]}" ;;
+tune)
+  [ -f "$WORK/train_unused_gt.json" ] ||
+    { echo "tune: run the train step with TRAIN_EVERY > 1 first" >&2; exit 2; }
+  py split_coco.py "$WORK/train_unused_gt.json" "$WORK/tune_rest_gt.json" \
+    "$WORK/tune_gt.json" --every 16
+  py make_coarse.py "$WORK/tune_gt.json" "$WORK/tune_coarse.json" --seed 11
+  [ "$CKPT" != default ] || CKPT=$ROOT/checkpoints/bpr_hrnet18s_128_default.pth
+  outs=()
+  for alpha in ${ALPHAS:-0.5 0.7 0.85}; do
+    py publish_model.py "$WORK/train/latest.pth" "$WORK/tune_a$alpha.pth" --fp16 \
+      --min-size "$MIN_SIZE" --base "$CKPT" --alpha "$alpha" --recalibrate "$WORK/mix/patches"
+    IMG_DIR=$DATA/duts_tr/images GT_JSON=$WORK/tune_gt.json GPUS=$GPUS \
+      sh "$ROOT/tools/inference_coco.sh" "$CONFIG" "$WORK/tune_a$alpha.pth" \
+      "$WORK/tune_coarse.json" "$WORK/tune_refined_a$alpha.json"
+    outs+=("tune_refined_a$alpha.json")
+  done
+  (cd "$WORK" && py eval.py tune_gt.json tune_coarse.json "${outs[@]}" \
+    --out metrics_tune.json) ;;
 *) echo "unknown step $step" >&2; exit 2 ;;
 esac; done
