@@ -5,16 +5,10 @@ import mmcv
 import pytest
 import torch
 from helpers import ROOT, TINY_CONFIG, random_checkpoint
-from mmseg.datasets import build_dataset
 
 from bpr.apis import DEFAULT_CONFIG, init_refiner
-from bpr.apis.recalibrate import _test_time_view, recalibrate_bn, recalibrated_state
-
-
-def _train_patches(data_root):
-    cfg = mmcv.Config.fromfile(TINY_CONFIG)
-    pipeline = _test_time_view(cfg.data.train.pipeline)
-    return build_dataset(dict(cfg.data.train, data_root=data_root, pipeline=pipeline))
+from bpr.apis.recalibrate import (_test_time_view, recalibrate_bn, recalibrated_state,
+                                  statistics_patches)
 
 
 def test_test_time_view_drops_the_random_changes():
@@ -30,7 +24,7 @@ def test_recalibrate_bn_gives_the_statistics_of_the_data(patches):
     torch.manual_seed(0)
     model = init_refiner(TINY_CONFIG, 'none', 'cpu', fuse=False)
     weights = {k: v.clone() for k, v in model.state_dict().items() if 'running' not in k}
-    dataset = _train_patches(patches)
+    dataset = statistics_patches(mmcv.Config.fromfile(TINY_CONFIG), patches)
     assert len(dataset) >= 32
     inputs = []
     hook = model.backbone.norm1.register_forward_pre_hook(lambda m, x: inputs.append(x[0]))

@@ -24,6 +24,19 @@ def _test_time_view(pipeline: list) -> list:
     return out
 
 
+def statistics_patches(cfg: mmcv.Config, data_root: str):
+    """The config's ``data.train`` patches under ``data_root`` (a ``tools/split_patches.py``
+    output), seen as at test time; :class:`InputError` when there are none."""
+    img_dir = osp.join(data_root, cfg.data.train.img_dir)
+    if not osp.isdir(img_dir):
+        raise InputError(f'{img_dir}: no such folder of training patches')
+    pipeline = _test_time_view(cfg.data.train.pipeline)
+    dataset = build_dataset(dict(cfg.data.train, data_root=data_root, pipeline=pipeline))
+    if len(dataset) == 0:
+        raise InputError(f'{img_dir}: no training patches')
+    return dataset
+
+
 def recalibrate_bn(model: torch.nn.Module, dataset, num_patches: int = 4096,
                    batch_size: int = 64, seed: int = 0, workers: int = 2) -> int:
     """Replace the running mean/variance of every BatchNorm layer of ``model`` by the plain
@@ -43,9 +56,9 @@ def recalibrate_bn(model: torch.nn.Module, dataset, num_patches: int = 4096,
     for m in bns:
         m.reset_running_stats()
         m.momentum = None  # cumulative average over all batches
-    model.train()
+    model.eval()
     for m in bns:
-        m.train()  # also under a backbone's norm_eval
+        m.train()  # only BatchNorm needs training mode, also under a backbone's norm_eval
     with torch.no_grad():
         for batch in loader:
             img = batch['img'].data[0].to(device)
@@ -62,16 +75,10 @@ def recalibrated_state(state: dict, data_root: str,
                        num_patches: int = 4096, seed: int = 0,
                        device: Optional[str] = None) -> Tuple[dict, int]:
     """``state`` (a refiner's ``state_dict``) with BatchNorm statistics re-estimated on the
-    training patches of ``data_root`` (a ``tools/split_patches.py`` output: the config's
-    ``data.train`` split), same keys and dtypes, and the number of patches used."""
+    training patches of ``data_root`` (:func:`statistics_patches`), same keys and
+    dtypes, and the number of patches used."""
     cfg = mmcv.Config.fromfile(config) if isinstance(config, str) else config
-    img_dir = osp.join(data_root, cfg.data.train.img_dir)
-    if not osp.isdir(img_dir):
-        raise InputError(f'{img_dir}: no such folder of training patches')
-    pipeline = _test_time_view(cfg.data.train.pipeline)
-    dataset = build_dataset(dict(cfg.data.train, data_root=data_root, pipeline=pipeline))
-    if len(dataset) == 0:
-        raise InputError(f'{img_dir}: no training patches')
+    dataset = statistics_patches(cfg, data_root)
     model = init_refiner(cfg, 'none', device=device, fuse=False)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v
                            for k, v in state.items()})

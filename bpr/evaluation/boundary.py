@@ -206,14 +206,14 @@ def _summarize(evaluator) -> Dict[str, float]:
     return {k: float(v) * 100 for k, v in zip(METRICS, evaluator.stats[:6])}
 
 
-def _coco(gt: dict, results: List[dict]):
-    """pycocotools' GT and result objects, quietly."""
+def _coco(gt: dict, *results: List[dict]):
+    """pycocotools' GT object and one result object per list, quietly."""
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
         coco_gt.dataset = gt
         coco_gt.createIndex()
-        coco_dt = coco_gt.loadRes([dict(r) for r in results]) if results else COCO()
-    return coco_gt, coco_dt
+        return (coco_gt, *(coco_gt.loadRes([dict(r) for r in res]) if res else COCO()
+                           for res in results))
 
 
 def largest_gains(gt: dict, coarse: List[dict], refined: List[dict]) -> List[int]:
@@ -224,8 +224,7 @@ def largest_gains(gt: dict, coarse: List[dict], refined: List[dict]) -> List[int
         raise ValueError(f'{len(coarse)} coarse instances but {len(refined)} refined')
     if not coarse:
         return []
-    coco_gt, before = _coco(gt, coarse)
-    after = _coco(gt, refined)[1]
+    coco_gt, before, after = _coco(gt, coarse, refined)
     gain = instance_ious(coco_gt, after)[:, 1] - instance_ious(coco_gt, before)[:, 1]
     best = {}
     for r, g in zip(coarse, gain):
