@@ -2,12 +2,12 @@
 
 Importing the package registers ``HRNetRefine`` (BACKBONES), ``EncoderDecoderRefine``
 (SEGMENTORS), ``RefineDataset`` (DATASETS) and ``LoadCoarseMask`` (PIPELINES) in mmseg's
-registries, and adapts mmcv 1.7's GPU scatter to torch 2.x (:mod:`bpr.compat`).
+registries, and adapts mmcv 1.7's data-parallel wrappers to torch 2.x (:mod:`bpr.compat`).
 """
 from . import compat
 
 compat.quiet_import_mmcv()
-compat.patch_mmcv_scatter()
+compat.patch_mmcv()
 
 from . import core, datasets, models  # noqa: E402, F401  (registration)
 from .version import __version__  # noqa: E402

@@ -1,10 +1,15 @@
-"""mmcv-full 1.7 on torch 2.x: the one incompatibility on BPR's paths, fixed in memory.
+"""mmcv-full 1.7 on torch 2.x: the two incompatibilities on BPR's paths, fixed in memory.
 
-mmcv 1.7's ``Scatter`` (behind ``MMDataParallel`` and ``MMDistributedDataParallel``) calls
-torch's private ``_get_stream`` with a GPU index; since torch 2.1 that function takes a
-``torch.device`` and fails on an int (``'int' object has no attribute 'type'``), so training on
-a GPU never starts. Importing ``bpr`` swaps in an adapter that accepts both; site-packages are
-left untouched, and stock mmseg tools get the fix through ``custom_imports``.
+- mmcv 1.7's ``Scatter`` (behind ``MMDataParallel`` and ``MMDistributedDataParallel``) calls
+  torch's private ``_get_stream`` with a GPU index; since torch 2.1 that function takes a
+  ``torch.device`` and fails on an int (``'int' object has no attribute 'type'``), so training
+  on a GPU never starts.
+- ``MMDistributedDataParallel._run_ddp_forward`` (a plain forward through the wrapper, as the
+  validation hook of distributed training does) reads ``_use_replicated_tensor_module``, an
+  attribute that torch 2.x's ``DistributedDataParallel`` no longer sets.
+
+Importing ``bpr`` applies both (:func:`patch_mmcv`); site-packages are left untouched, and stock
+mmseg tools get the fixes through ``custom_imports``.
 """
 import argparse
 import contextlib
@@ -49,6 +54,26 @@ def patch_mmcv_scatter() -> bool:
         return False
     mmcv_functions._get_stream = _stream_adapter(torch_functions._get_stream)
     return True
+
+
+def patch_mmcv_ddp_forward() -> bool:
+    """Give ``MMDistributedDataParallel`` a class-level ``_use_replicated_tensor_module =
+    False``; return whether it was missing. Idempotent.
+
+    A torch that still sets the attribute sets it on the instance, which takes precedence.
+    """
+    from mmcv.parallel import MMDistributedDataParallel
+    name = '_use_replicated_tensor_module'
+    if name in vars(MMDistributedDataParallel):
+        return False
+    setattr(MMDistributedDataParallel, name, False)  # torch < 2.0's own default
+    return True
+
+
+def patch_mmcv() -> None:
+    """Both fixes (module docstring); called when ``bpr`` is imported."""
+    patch_mmcv_scatter()
+    patch_mmcv_ddp_forward()
 
 
 SILENCED = []  # what quiet_import_mmcv kept from stderr

@@ -1,4 +1,5 @@
-"""mmcv 1.7 on torch 2.x: the scatter adapter, and an environment report that cannot crash."""
+"""mmcv 1.7 on torch 2.x: the scatter adapter, the distributed wrapper's forward, and an
+environment report that cannot crash."""
 import os
 import subprocess
 import sys
@@ -8,7 +9,7 @@ from torch.nn.parallel import _functions as torch_functions
 
 import bpr  # noqa: F401
 from bpr.apis.env import collect_env
-from bpr.compat import _takes_device, patch_mmcv_scatter
+from bpr.compat import _takes_device, patch_mmcv_ddp_forward, patch_mmcv_scatter
 from helpers import ROOT
 
 PROBE = 'from mmcv.parallel._functions import _get_stream; print(_get_stream(0), _get_stream(-1))'
@@ -40,6 +41,25 @@ def test_patch_is_idempotent_and_accepts_devices():
     assert adapter.__wrapped__ is torch_functions._get_stream
     assert adapter(-1) is None
     assert adapter(torch.device('cpu')) is None
+
+
+# a plain forward through MMDistributedDataParallel, as the validation hook of distributed
+# training calls it (one gloo process, on the CPU)
+DDP_PROBE = """
+import torch, torch.distributed as dist
+from mmcv.parallel import MMDistributedDataParallel
+dist.init_process_group('gloo', store=dist.HashStore(), rank=0, world_size=1)
+print(tuple(MMDistributedDataParallel(torch.nn.Linear(2, 3))(torch.ones(4, 2)).shape))
+"""
+
+
+def test_stock_mmcv_ddp_forward_fails_on_this_torch_and_bpr_fixes_it():
+    stock = _python(DDP_PROBE)
+    assert stock.returncode != 0 and '_use_replicated_tensor_module' in stock.stderr
+    fixed = _python('import bpr' + DDP_PROBE)
+    assert fixed.returncode == 0, fixed.stderr
+    assert fixed.stdout.split() == ['(4,', '3)']
+    assert patch_mmcv_ddp_forward() is False  # applied once, at import
 
 
 def test_environment_report_survives_a_crashing_probe():
