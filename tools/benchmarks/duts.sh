@@ -16,9 +16,10 @@
 #   train  (GPU scale; after data) the default model's recipe on diverse objects: patches of
 #          DUTS-TR train (every TRAIN_EVERY-th image, default all) + Penn-Fudan train + COCO128
 #          with varied coarse masks (28x28, 20x20 and 14x14 grids, dilated/eroded, wavy
-#          boundaries, missing thin parts), fine-tuned with configs/bpr/hrnet18s_128_diverse.py
-#          from CKPT on GPUS processes (ITERS iterations, default the config's; OPTIONS: more
-#          --cfg-options), then released as WORK/default.pth: the fine-tuned weights averaged
+#          boundaries, missing thin parts; five draws per instance, PF_ROUNDS (default 0)
+#          times five more for Penn-Fudan's persons), fine-tuned with
+#          configs/bpr/hrnet18s_128_diverse.py from CKPT on GPUS processes (ITERS
+#          iterations, default the config's; OPTIONS: more --cfg-options), then released as WORK/default.pth: the fine-tuned weights averaged
 #          with CKPT's (ALPHA, default 0.7; publish_model.py --base), its BatchNorm
 #          statistics re-estimated on BN_PATCHES training patches (default 4096; 0: the
 #          average of the two models' statistics), and min_size MIN_SIZE.
@@ -90,6 +91,23 @@ train)
       --morph "$morph" --noise "$noise" --thin "$thin" --seed "$seed" --jitter 0.08
     parts+=("$WORK/mix_coarse_$seed.json")
   done
+  pf_rounds=${PF_ROUNDS:-0}
+  if [ "$pf_rounds" -gt 0 ]; then
+    # PF_ROUNDS more rounds of the five draws for Penn-Fudan's persons alone (same image ids)
+    "$PYTHON" -c "import json, sys; g = json.load(open(sys.argv[1]))
+ids = {i['id'] for i in g['images'] if i['file_name'].startswith('pennfudan/')}
+json.dump(dict(g, images=[i for i in g['images'] if i['id'] in ids],
+               annotations=[a for a in g['annotations'] if a['image_id'] in ids]),
+          open(sys.argv[2], 'w'))" "$WORK/mix_gt.json" "$WORK/pf_gt.json"
+    for round in $(seq "$pf_rounds"); do
+      for draw in "28 0 0 0 1" "28 2 1.0 0 2" "20 3 1.5 5 3" "14 0 1.0 0 4" "28 4 0 7 5"; do
+        read -r grid morph noise thin seed <<<"$draw"; seed=$((seed + 10 * round))
+        py make_coarse.py "$WORK/pf_gt.json" "$WORK/mix_coarse_$seed.json" --grid "$grid" \
+          --morph "$morph" --noise "$noise" --thin "$thin" --seed "$seed" --jitter 0.08
+        parts+=("$WORK/mix_coarse_$seed.json")
+      done
+    done
+  fi
   "$PYTHON" -c "import json, sys; json.dump(sum((json.load(open(f)) for f in sys.argv[2:]), []),
     open(sys.argv[1], 'w'))" "$WORK/mix_coarse.json" "${parts[@]}"
   IMG_DIR_TRAIN=$DATA IMG_DIR_VAL=$DATA GT_JSON_TRAIN=$WORK/mix_gt.json \
