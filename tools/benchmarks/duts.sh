@@ -19,9 +19,9 @@
 #          boundaries, missing thin parts; five draws per instance, PF_ROUNDS (default 0)
 #          times five more for Penn-Fudan's persons), fine-tuned with
 #          configs/bpr/hrnet18s_128_diverse.py from CKPT on GPUS processes (ITERS
-#          iterations, default the config's; OPTIONS: more --cfg-options), then released as WORK/default.pth: the fine-tuned weights averaged
-#          with CKPT's (ALPHA, default 0.7; publish_model.py --base), its BatchNorm
-#          statistics re-estimated on BN_PATCHES training patches (default 4096; 0: the
+#          iterations, default the config's; OPTIONS: more --cfg-options), then released
+#          as WORK/default.pth: the fine-tuned weights averaged with CKPT's (ALPHA, default
+#          0.7; publish_model.py --base), its BatchNorm statistics re-estimated on BN_PATCHES training patches (default 4096; 0: the
 #          average of the two models' statistics), and min_size MIN_SIZE.
 #          Evaluate it with CKPT=WORK/default.pth and the `small` steps of this script and of
 #          pennfudan.sh.
