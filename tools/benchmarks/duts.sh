@@ -21,8 +21,9 @@
 #          configs/bpr/hrnet18s_128_diverse.py from CKPT on GPUS processes (ITERS
 #          iterations, default the config's; OPTIONS: more --cfg-options), then released
 #          as WORK/default.pth: the fine-tuned weights averaged with CKPT's (ALPHA, default
-#          0.7; publish_model.py --base), its BatchNorm statistics re-estimated on BN_PATCHES training patches (default 4096; 0: the
-#          average of the two models' statistics), and min_size MIN_SIZE.
+#          0.7; publish_model.py --base), its BatchNorm statistics re-estimated on
+#          BN_PATCHES training patches (default 4096; 0: the average of the two models'
+#          statistics), and min_size MIN_SIZE.
 #          Evaluate it with CKPT=WORK/default.pth and the `small` steps of this script and of
 #          pennfudan.sh.
 #   tune   (after train with TRAIN_EVERY > 1) choose ALPHA on a tuning split that neither the
