@@ -20,10 +20,10 @@
 #          times five more for Penn-Fudan's persons), fine-tuned with
 #          configs/bpr/hrnet18s_128_diverse.py from CKPT on GPUS processes (ITERS
 #          iterations, default the config's; OPTIONS: more --cfg-options), then released
-#          as WORK/default.pth: the fine-tuned weights averaged with CKPT's (ALPHA, default
-#          0.7; publish_model.py --base), its BatchNorm statistics re-estimated on
-#          BN_PATCHES training patches (default 4096; 0: the average of the two models'
-#          statistics), and min_size MIN_SIZE.
+#          as WORK/default.pth: the fine-tuned weights averaged with BASE's (default CKPT;
+#          ALPHA, default 0.7; publish_model.py --base), its BatchNorm statistics
+#          re-estimated on BN_PATCHES training patches (default 4096; 0: the average of the
+#          two models' statistics), and min_size MIN_SIZE.
 #          Evaluate it with CKPT=WORK/default.pth and the `small` steps of this script and of
 #          pennfudan.sh.
 #   tune   (after train with TRAIN_EVERY > 1) choose ALPHA on a tuning split that neither the
@@ -125,7 +125,7 @@ json.dump(dict(g, images=[i for i in g['images'] if i['id'] in ids],
   [ "${BN_PATCHES:-4096}" = 0 ] ||
     recal=(--recalibrate "$WORK/mix/patches" --bn-patches "${BN_PATCHES:-4096}")
   py publish_model.py "$WORK/train/latest.pth" "$WORK/default.pth" --fp16 \
-    --min-size "$MIN_SIZE" --base "$CKPT" --alpha "${ALPHA:-0.7}" "${recal[@]}" ;;
+    --min-size "$MIN_SIZE" --base "${BASE:-$CKPT}" --alpha "${ALPHA:-0.7}" "${recal[@]}" ;;
 tune)
   [ -f "$WORK/train_unused_gt.json" ] ||
     { echo "tune: run the train step with TRAIN_EVERY > 1 first" >&2; exit 2; }
@@ -136,7 +136,8 @@ tune)
   outs=()
   for alpha in ${ALPHAS:-0.5 0.7 0.85}; do
     py publish_model.py "$WORK/train/latest.pth" "$WORK/tune_a$alpha.pth" --fp16 \
-      --min-size "$MIN_SIZE" --base "$CKPT" --alpha "$alpha" --recalibrate "$WORK/mix/patches"
+      --min-size "$MIN_SIZE" --base "${BASE:-$CKPT}" --alpha "$alpha" \
+      --recalibrate "$WORK/mix/patches"
     IMG_DIR=$DATA/duts_tr/images GT_JSON=$WORK/tune_gt.json GPUS=$GPUS \
       sh "$ROOT/tools/inference_coco.sh" "$CONFIG" "$WORK/tune_a$alpha.pth" \
       "$WORK/tune_coarse.json" "$WORK/tune_refined_a$alpha.json"
