@@ -86,12 +86,17 @@ train)
   py combine_coco.py "$WORK/val_gt.json" "$WORK/heldout_gt.json:duts_tr/images/"
   py make_coarse.py "$WORK/val_gt.json" "$WORK/val_coarse.json" --seed 11
   parts=()
-  for draw in "28 0 0 0 1" "28 2 1.0 0 2" "20 3 1.5 5 3" "14 0 1.0 0 4" "28 4 0 7 5"; do
-    read -r grid morph noise thin seed <<<"$draw"
-    py make_coarse.py "$WORK/mix_gt.json" "$WORK/mix_coarse_$seed.json" --grid "$grid" \
-      --morph "$morph" --noise "$noise" --thin "$thin" --seed "$seed" --jitter 0.08
-    parts+=("$WORK/mix_coarse_$seed.json")
-  done
+  # grid, dilate/erode up to px, boundary noise px, thin parts removed px, seed
+  draws=("28 0 0 0 1" "28 2 1.0 0 2" "20 3 1.5 5 3" "14 0 1.0 0 4" "28 4 0 7 5")
+  coarse_draws() {  # coarse_draws GT SEED_OFFSET: the five draws of every instance of GT
+    for draw in "${draws[@]}"; do
+      read -r grid morph noise thin seed <<<"$draw"; seed=$((seed + $2))
+      py make_coarse.py "$1" "$WORK/mix_coarse_$seed.json" --grid "$grid" --morph "$morph" \
+        --noise "$noise" --thin "$thin" --seed "$seed" --jitter 0.08
+      parts+=("$WORK/mix_coarse_$seed.json")
+    done
+  }
+  coarse_draws "$WORK/mix_gt.json" 0
   pf_rounds=${PF_ROUNDS:-0}
   if [ "$pf_rounds" -gt 0 ]; then
     # PF_ROUNDS more rounds of the five draws for Penn-Fudan's persons alone (same image ids)
@@ -101,12 +106,7 @@ json.dump(dict(g, images=[i for i in g['images'] if i['id'] in ids],
                annotations=[a for a in g['annotations'] if a['image_id'] in ids]),
           open(sys.argv[2], 'w'))" "$WORK/mix_gt.json" "$WORK/pf_gt.json"
     for round in $(seq "$pf_rounds"); do
-      for draw in "28 0 0 0 1" "28 2 1.0 0 2" "20 3 1.5 5 3" "14 0 1.0 0 4" "28 4 0 7 5"; do
-        read -r grid morph noise thin seed <<<"$draw"; seed=$((seed + 10 * round))
-        py make_coarse.py "$WORK/pf_gt.json" "$WORK/mix_coarse_$seed.json" --grid "$grid" \
-          --morph "$morph" --noise "$noise" --thin "$thin" --seed "$seed" --jitter 0.08
-        parts+=("$WORK/mix_coarse_$seed.json")
-      done
+      coarse_draws "$WORK/pf_gt.json" $((10 * round))
     done
   fi
   "$PYTHON" -c "import json, sys; json.dump(sum((json.load(open(f)) for f in sys.argv[2:]), []),
