@@ -36,6 +36,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 : "${DATA:?set DATA to the folder holding duts_tr/}"
 WORK=${WORK:-/tmp/bpr_duts}
 CKPT=${CKPT:-default}
+[ "$CKPT" != default ] || CKPT=$ROOT/checkpoints/bpr_hrnet18s_128_default.pth
 CONFIG=$ROOT/configs/bpr/hrnet18s_128.py
 GPUS=${GPUS:-2}
 PYTHON=${PYTHON:-python}
@@ -43,6 +44,13 @@ MIN_SIZE=${MIN_SIZE:-192}
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$WORK"
 py() { "$PYTHON" "$ROOT/tools/$1" "${@:2}"; }
+release() {  # release OUT ALPHA: the fine-tuned weights averaged with BASE's, statistics redone
+  local recal=()
+  [ "${BN_PATCHES:-4096}" = 0 ] ||
+    recal=(--recalibrate "$WORK/mix/patches" --bn-patches "${BN_PATCHES:-4096}")
+  py publish_model.py "$WORK/train/latest.pth" "$1" --fp16 --min-size "$MIN_SIZE" \
+    --base "${BASE:-$CKPT}" --alpha "$2" "${recal[@]}"
+}
 refine() {  # refine COARSE OUT [OPTIONS]
   IMG_DIR=$DATA/duts_tr/images GT_JSON=$WORK/heldout_gt.json GPUS=$GPUS \
     sh "$ROOT/tools/inference_coco.sh" "$CONFIG" "$CKPT" "$1" "$2" "${@:3}"
@@ -115,29 +123,21 @@ json.dump(dict(g, images=[i for i in g['images'] if i['id'] in ids],
     GT_JSON_VAL=$WORK/val_gt.json IOU_THRESH=0.25 \
     sh "$ROOT/tools/prepare_dataset_coco.sh" "$WORK/mix_coarse.json" "$WORK/val_coarse.json" \
     "$WORK/mix"
-  [ "$CKPT" != default ] || CKPT=$ROOT/checkpoints/bpr_hrnet18s_128_default.pth
   # shellcheck disable=SC2086
   DATA_ROOT=$WORK/mix/patches bash "$ROOT/tools/dist_train.sh" \
     "$ROOT/configs/bpr/hrnet18s_128_diverse.py" "$GPUS" --work-dir "$WORK/train" \
     --load-from "$CKPT" --seed 0 --no-validate --cfg-options ${ITERS:+runner.max_iters=$ITERS} \
     checkpoint_config.interval=500 ${OPTIONS:-}
-  recal=()
-  [ "${BN_PATCHES:-4096}" = 0 ] ||
-    recal=(--recalibrate "$WORK/mix/patches" --bn-patches "${BN_PATCHES:-4096}")
-  py publish_model.py "$WORK/train/latest.pth" "$WORK/default.pth" --fp16 \
-    --min-size "$MIN_SIZE" --base "${BASE:-$CKPT}" --alpha "${ALPHA:-0.7}" "${recal[@]}" ;;
+  release "$WORK/default.pth" "${ALPHA:-0.7}" ;;
 tune)
   [ -f "$WORK/train_unused_gt.json" ] ||
     { echo "tune: run the train step with TRAIN_EVERY > 1 first" >&2; exit 2; }
   py split_coco.py "$WORK/train_unused_gt.json" "$WORK/tune_rest_gt.json" \
     "$WORK/tune_gt.json" --every 16
   py make_coarse.py "$WORK/tune_gt.json" "$WORK/tune_coarse.json" --seed 11
-  [ "$CKPT" != default ] || CKPT=$ROOT/checkpoints/bpr_hrnet18s_128_default.pth
   outs=()
   for alpha in ${ALPHAS:-0.5 0.7 0.85}; do
-    py publish_model.py "$WORK/train/latest.pth" "$WORK/tune_a$alpha.pth" --fp16 \
-      --min-size "$MIN_SIZE" --base "${BASE:-$CKPT}" --alpha "$alpha" \
-      --recalibrate "$WORK/mix/patches"
+    release "$WORK/tune_a$alpha.pth" "$alpha"
     IMG_DIR=$DATA/duts_tr/images GT_JSON=$WORK/tune_gt.json GPUS=$GPUS \
       sh "$ROOT/tools/inference_coco.sh" "$CONFIG" "$WORK/tune_a$alpha.pth" \
       "$WORK/tune_coarse.json" "$WORK/tune_refined_a$alpha.json"
