@@ -27,7 +27,10 @@ def main(argv=None):
     parser.add_argument('--out', default='demo/outputs/astronaut_refined.png',
                         help='output picture')
     parser.add_argument('--device', help='cuda, cpu, ... (default: cuda if available)')
-    parser.add_argument('--iou-thresh', type=float, default=0.25, help='NMS IoU threshold')
+    parser.add_argument('--iou-thresh', type=float,
+                        help="NMS IoU threshold (default: the checkpoint's own, else 0.25)")
+    parser.add_argument('--flip', action=argparse.BooleanOptionalAction,
+                        help="flip test-time augmentation (default: the checkpoint's own)")
     parser.add_argument('--patch-size', type=int, default=64)
     parser.add_argument('--padding', type=int, default=0)
     parser.add_argument('--verbose', action=ShowSilenced)
@@ -36,7 +39,8 @@ def main(argv=None):
         parser.error('--img needs --masks')
     _, coarse, _, _ = run_demo(args.img, args.masks, args.config, args.checkpoint, args.out,
                                args.device,
-                               PatchConfig(args.patch_size, args.padding, args.iou_thresh))
+                               PatchConfig(args.patch_size, args.padding, args.iou_thresh),
+                               flip=args.flip)
     print(f'refined {len(coarse)} instance(s): {args.out}')
 
 

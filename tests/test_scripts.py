@@ -399,6 +399,47 @@ def test_bench_ties_compares_both_tie_breaks(coco, tmp_path):
     assert 'median (min-max) of 2 runs' in report
 
 
+def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):
+    """A checkpoint published with --iou-thresh and --flip refines with them unless the
+    caller says otherwise (API arguments, FLIP / IOU_THRESH of inference_coco.sh)."""
+    from bpr.apis import init_refiner
+    from bpr.apis.coco import refine_coco_file
+    from bpr.apis.inference import patch_views
+    from bpr.core import PatchConfig
+    ckpt = str(tmp_path / 'own.pth')
+    run(['python', 'tools/publish_model.py', random_checkpoint(str(tmp_path / 'w.pth')), ckpt,
+         '--iou-thresh', '0.55', '--flip'])
+    model = init_refiner(TINY_CONFIG, ckpt, 'cpu')
+    assert model.iou_thresh == 0.55 and model.min_size == 0
+    assert [d for d, _ in patch_views(model.cfg).flips] == [None, 'horizontal']
+    for off in (init_refiner(TINY_CONFIG, ckpt, 'cpu', flip=False),
+                init_refiner(TINY_CONFIG, ckpt, 'cpu',
+                             cfg_options={'data.test.pipeline.2.flip': False})):
+        assert [d for d, _ in patch_views(off.cfg).flips] == [None]
+    assert init_refiner(TINY_CONFIG, 'none', 'cpu').iou_thresh == 0.25
+
+    def expected(flip, iou_thresh):
+        m = init_refiner(TINY_CONFIG, ckpt, 'cpu', flip=flip)
+        return refine_coco_file(m, coco['coarse'], str(tmp_path / 'x.json'), coco['gt'],
+                                coco['img_dir'], PatchConfig(32, 0, iou_thresh),
+                                progress=False)
+
+    env = dict(IMG_DIR=coco['img_dir'], GT_JSON=coco['gt'], PATCH_SIZE='32')
+    outs = {}
+    for name, extra in [('own', {}), ('off', dict(FLIP='0', IOU_THRESH='0.25'))]:
+        outs[name] = str(tmp_path / f'{name}.json')
+        run(['sh', 'tools/inference_coco.sh', TINY_CONFIG, ckpt, coco['coarse'], outs[name],
+             '--device', 'cpu'], env=dict(env, **extra))
+    own, off = (json.load(open(outs[k])) for k in ('own', 'off'))
+    assert own == expected(True, 0.55) and off == expected(False, 0.25) and own != off
+    assert own != expected(True, 0.25) and own != expected(False, 0.55)
+    proc = subprocess.run(['sh', 'tools/inference_coco.sh', TINY_CONFIG, ckpt, coco['coarse'],
+                           str(tmp_path / 'bad.json')], cwd=ROOT, capture_output=True,
+                          text=True, env=dict(os.environ, FLIP='yes', **env))
+    assert proc.returncode == 2 and proc.stderr.strip() == 'error: FLIP=yes: expected 1 or 0'
+    assert not (tmp_path / 'bad.json').exists()
+
+
 def test_publish_model_fp16_min_size_and_weight_average(tmp_path):
     import torch
     a = random_checkpoint(str(tmp_path / 'a.pth'), seed=0)

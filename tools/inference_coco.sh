@@ -8,19 +8,24 @@
 # CHECKPOINT "default" (or "") takes the project's default model; "none" random weights.
 # GPUS processes share the images (GPUs, or CPU processes where there is no GPU).
 # Also: PATCH_SIZE (64), PADDING (0), SAMPLING (nms, as the original; nms_stable; grid),
-# MIN_SIZE (instances smaller than this, in px, keep their coarse mask), BATCH_SIZE (256),
-# PORT (29500). OPTIONS go to tools/refine_coco.py, e.g.
-# --cfg-options data.test.pipeline.2.flip=True (flip test-time augmentation) or --precision bf16.
+# MIN_SIZE (instances smaller than this, in px, keep their coarse mask), FLIP (1 or 0: flip
+# test-time augmentation on or off), BATCH_SIZE (256), PORT (29500). IOU_THRESH, MIN_SIZE and
+# FLIP default to the checkpoint's own settings (its meta), else 0.25, 0 and the config's.
+# OPTIONS go to tools/refine_coco.py, e.g. --precision bf16.
 set -e
 [ $# -ge 4 ] || {
   echo "usage: sh $0 CONFIG CHECKPOINT COARSE_JSON REFINED_JSON [OPTIONS]" >&2; exit 2; }
 : "${IMG_DIR:?set IMG_DIR to the image folder}"
 : "${GT_JSON:?set GT_JSON to the COCO ground-truth JSON of those images}"
 BPR_ROOT=${BPR_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+case "${FLIP:-}" in
+  '') FLIP_OPT= ;; 1) FLIP_OPT=--flip ;; 0) FLIP_OPT=--no-flip ;;
+  *) echo "error: FLIP=$FLIP: expected 1 or 0" >&2; exit 2 ;;
+esac
 CONFIG=$1 CKPT=${2:-default} COARSE=$3 OUT=$4
 shift 4
 exec sh "$BPR_ROOT/tools/launch.sh" "$BPR_ROOT/tools/refine_coco.py" \
   "$CONFIG" "$CKPT" "$COARSE" "$OUT" --img-dir "$IMG_DIR" --gt-json "$GT_JSON" \
-  --iou-thresh "${IOU_THRESH:-0.25}" --patch-size "${PATCH_SIZE:-64}" --padding "${PADDING:-0}" \
-  --sampling "${SAMPLING:-nms}" ${MIN_SIZE:+--min-size "$MIN_SIZE"} \
+  ${IOU_THRESH:+--iou-thresh "$IOU_THRESH"} ${MIN_SIZE:+--min-size "$MIN_SIZE"} $FLIP_OPT \
+  --patch-size "${PATCH_SIZE:-64}" --padding "${PADDING:-0}" --sampling "${SAMPLING:-nms}" \
   --batch-size "${BATCH_SIZE:-256}" "$@"

@@ -1,7 +1,11 @@
 """Strip a training checkpoint for release: weights (optionally float16) and meta only.
 
     python tools/publish_model.py work_dirs/x/latest.pth checkpoints/model.pth [--fp16]
-        [--min-size PX] [--base START.pth --alpha A [--recalibrate DATA_ROOT]]
+        [--min-size PX] [--iou-thresh T] [--flip]
+        [--base START.pth --alpha A [--recalibrate DATA_ROOT]]
+
+``--min-size``, ``--iou-thresh`` and ``--flip`` are the test settings the model is released
+with: stored in its meta, they are what inference uses unless told otherwise.
 
 With ``--base``, the weights released are ``(1 - A) * START + A * IN_FILE``: the fine-tuned
 model averaged with the one it started from (WiSE-FT), which keeps what fine-tuning on another
@@ -31,6 +35,11 @@ def main(argv=None):
     parser.add_argument('--min-size', type=int,
                         help='smallest instance (px, longer box side) the model refines: '
                         'stored in its meta, the default of inference')
+    parser.add_argument('--iou-thresh', type=float,
+                        help='NMS IoU threshold of the boundary boxes: stored in its meta, the '
+                        'default of inference')
+    parser.add_argument('--flip', action='store_true',
+                        help='store flip test-time augmentation as the default of inference')
     parser.add_argument('--base', help='checkpoint the fine-tuning started from')
     parser.add_argument('--alpha', type=float, default=0.5,
                         help='weight of IN_FILE against --base (1: IN_FILE alone)')
@@ -58,9 +67,13 @@ def main(argv=None):
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     meta = {k: v for k, v in ckpt.get('meta', {}).items() if k in
             ('CLASSES', 'PALETTE', 'iter', 'epoch', 'mmseg_version', 'config', 'seed', 'time',
-             'min_size')}
+             'min_size', 'iou_thresh', 'flip')}
     if args.min_size is not None:
         meta['min_size'] = args.min_size
+    if args.iou_thresh is not None:
+        meta['iou_thresh'] = args.iou_thresh
+    if args.flip:
+        meta['flip'] = True
     if args.base:
         meta['interpolated'] = dict(base=os.path.basename(args.base), alpha=args.alpha)
     if args.recalibrate:

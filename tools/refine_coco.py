@@ -31,7 +31,11 @@ def main(argv=None):
     parser.add_argument('out_json')
     parser.add_argument('--img-dir', required=True)
     parser.add_argument('--gt-json', required=True, help='COCO GT: image ids, names, sizes')
-    parser.add_argument('--iou-thresh', type=float, default=0.25, help='NMS IoU threshold')
+    parser.add_argument('--iou-thresh', type=float,
+                        help="NMS IoU threshold (default: the checkpoint's own, else 0.25)")
+    parser.add_argument('--flip', action=argparse.BooleanOptionalAction,
+                        help="flip test-time augmentation (default: the checkpoint's own, else "
+                        'the config)')
     parser.add_argument('--patch-size', type=int, default=64)
     parser.add_argument('--padding', type=int, default=0)
     parser.add_argument('--sampling', choices=SAMPLINGS, default='nms', help=SAMPLING_HELP)
@@ -53,7 +57,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     device = init_dist(launcher=args.launcher) if args.launcher != 'none' else args.device
     ckpt = None if args.checkpoint in ('', 'default') else args.checkpoint
-    model = init_refiner(args.config, ckpt, device, args.cfg_options, precision=args.precision)
+    model = init_refiner(args.config, ckpt, device, args.cfg_options, precision=args.precision,
+                         flip=args.flip)
     refine_coco_file(model, args.coarse_json, args.out_json, args.gt_json, args.img_dir,
                      PatchConfig(args.patch_size, args.padding, args.iou_thresh,
                                  args.sampling, args.min_size),

@@ -1,9 +1,11 @@
 """Upper bound of refinement: ground truth pasted inside the selected boundary patches.
 
     python tools/upper_bound.py COARSE_JSON GT_JSON OUT_JSON [--iou-thresh 0.25 ...]
+    python tools/upper_bound.py COARSE_JSON GT_JSON OUT_JSON --checkpoint CKPT
     python tools/upper_bound.py COARSE_JSON GT_JSON OUT_JSON --band 2
 
-``--band N`` pastes the ground truth within N px of the coarse boundary instead (the paper's
+``--checkpoint`` selects the patches that checkpoint refines (the NMS IoU threshold in its
+meta, unless ``--iou-thresh`` is given). ``--band N`` pastes the ground truth within N px of the coarse boundary instead (the paper's
 Table 1 upper bound). ``--stride K`` sees the pasted ground truth at the resolution of a
 network output with one pixel per K px of the patch (hrnet18s_128 on 64-px patches: 2).
 
@@ -11,7 +13,9 @@ Evaluate OUT_JSON with tools/eval.py to see how much a perfect refiner could gai
 """
 import argparse
 
+from bpr.apis import DEFAULT_CHECKPOINT
 from bpr.core import PatchConfig
+from bpr.core.checkpoint import load_file
 from bpr.core.io import check_output, cli, dump_json, load_gt, load_results
 from bpr.core.patches import SAMPLING_HELP, SAMPLINGS
 from bpr.evaluation import upper_bound_results
@@ -23,7 +27,10 @@ def main(argv=None):
     parser.add_argument('coarse_json')
     parser.add_argument('gt_json')
     parser.add_argument('out_json')
-    parser.add_argument('--iou-thresh', type=float, default=0.25, help='NMS IoU threshold')
+    parser.add_argument('--iou-thresh', type=float,
+                        help='NMS IoU threshold (default: the --checkpoint\'s own, else 0.25)')
+    parser.add_argument('--checkpoint', help="the patches of this checkpoint ('default': the "
+                        "project's model)")
     parser.add_argument('--patch-size', type=int, default=64)
     parser.add_argument('--padding', type=int, default=0)
     parser.add_argument('--sampling', choices=SAMPLINGS, default='nms', help=SAMPLING_HELP)
@@ -43,6 +50,10 @@ def main(argv=None):
     if args.band is not None and args.stride != 1:
         parser.error('--stride applies to patches, not to --band')
     check_output(args.out_json, [args.coarse_json, args.gt_json])
+    if args.iou_thresh is None and args.checkpoint:
+        ckpt = DEFAULT_CHECKPOINT if args.checkpoint == 'default' else args.checkpoint
+        meta = load_file(ckpt, map_location='cpu').get('meta', {})
+        args.iou_thresh = meta.get('iou_thresh')
     gt = load_gt(args.gt_json)
     results = load_results(args.coarse_json, gt, args.gt_json)
     cfg = PatchConfig(args.patch_size, args.padding, args.iou_thresh, args.sampling,

@@ -60,7 +60,7 @@ def load_masks(paths: Sequence[str], height: int, width: int) -> np.ndarray:
 def run_demo(img: Optional[str] = None, masks: Optional[List[str]] = None,
              config: Optional[str] = None, checkpoint: Optional[str] = None,
              out: str = 'demo/outputs/refined.png', device: Optional[str] = None,
-             cfg: PatchConfig = PatchConfig(), model=None):
+             cfg: PatchConfig = PatchConfig(), model=None, flip: Optional[bool] = None):
     """Refine ``masks`` of ``img`` (default: the embedded example) and write the picture.
 
     Returns ``(image, coarse masks, refined masks, picture)``.
@@ -77,7 +77,7 @@ def run_demo(img: Optional[str] = None, masks: Optional[List[str]] = None,
     coarse = load_masks(masks, *image.shape[:2])
     if model is None:
         from .inference import DEFAULT_CONFIG
-        model = init_refiner(config or DEFAULT_CONFIG, checkpoint, device)
+        model = init_refiner(config or DEFAULT_CONFIG, checkpoint, device, flip=flip)
     cfg = for_model(cfg, model)
     refined = refine(model, image, coarse, cfg.iou_thresh, cfg.patch_size, cfg.padding,
                      min_size=cfg.min_size)

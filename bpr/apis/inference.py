@@ -15,6 +15,7 @@ from mmseg.models import build_segmentor
 from ..core import PatchConfig, decode, encode, extract_image, reassemble_image
 from ..core.checkpoint import load_weights
 from ..core.io import read_image
+from ..core.patches import IOU_THRESH
 from ..models import fuse_conv_bn
 
 PROJECT_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -32,7 +33,8 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
                  device: Optional[str] = None,
                  cfg_options: Optional[dict] = None,
                  fuse: bool = True,
-                 precision: str = 'fp32') -> torch.nn.Module:
+                 precision: str = 'fp32',
+                 flip: Optional[bool] = None) -> torch.nn.Module:
     """Build the refinement network from a config and load a checkpoint.
 
     Args:
@@ -50,6 +52,11 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
         precision: Arithmetic of the network: ``'fp32'``, ``'bf16'`` (about 2x faster on CPUs
             with native bfloat16, e.g. AVX512-BF16 or AMX, and much slower on others) or
             ``'fp16'`` (CUDA). Patch probabilities then differ by up to about 0.01-0.05.
+        flip: Horizontal-flip test-time augmentation of the patches (twice the network
+            work). ``None``: as the checkpoint's meta says (``flip``), else as the config.
+
+    The checkpoint's meta may also give the model's own ``min_size`` and ``iou_thresh``: the
+    defaults of :func:`refine` (see :func:`for_model`).
     """
     if precision not in PRECISIONS:
         raise ValueError(f'precision: expected one of {sorted(PRECISIONS)}, got {precision!r}')
@@ -63,7 +70,7 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
     cfg.model.train_cfg = None
     model = build_segmentor(cfg.model, test_cfg=cfg.get('test_cfg'))
     model = revert_sync_batchnorm(model)
-    model.min_size = 0
+    model.min_size, model.iou_thresh, meta = 0, IOU_THRESH, {}
     if checkpoint is None or checkpoint == 'none':
         if checkpoint is None:
             warnings.warn('init_refiner: no checkpoint, the network is randomly initialised')
@@ -71,8 +78,13 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
         ckpt = load_weights(model, checkpoint)
         meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
         model.CLASSES = meta.get('CLASSES', ('background', 'foreground'))
-        # the smallest instance this model refines (measured, in its model card)
+        # the test settings this model was released with (measured, in its model card)
         model.min_size = int(meta.get('min_size', 0))
+        model.iou_thresh = float(meta.get('iou_thresh', IOU_THRESH))
+    if flip is None and not any(k.rsplit('.', 1)[-1] == 'flip' for k in cfg_options or {}):
+        flip = meta.get('flip')
+    if flip is not None:
+        set_test_flip(cfg, bool(flip))
     model.cfg = cfg
     device = torch.device(device or default_device())
     model.to(device)
@@ -82,6 +94,15 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
         if device.type == 'cpu':  # oneDNN convolutions run faster on NHWC tensors
             model.to(memory_format=torch.channels_last)
     return model.to(PRECISIONS[precision])
+
+
+def set_test_flip(cfg: mmcv.Config, flip: bool) -> None:
+    """Turn the flip of the test pipeline's ``MultiScaleFlipAug`` on or off."""
+    steps = [s for s in cfg.data.test.pipeline if s['type'] == 'MultiScaleFlipAug']
+    if flip and not steps:
+        raise ValueError('config: flip needs a MultiScaleFlipAug step in data.test.pipeline')
+    for step in steps:
+        step['flip'] = flip
 
 
 class PatchViews(NamedTuple):
@@ -173,10 +194,12 @@ def run_patches(model: torch.nn.Module, img_patches: np.ndarray, mask_patches: n
 
 
 def for_model(cfg: PatchConfig, model: torch.nn.Module) -> PatchConfig:
-    """``cfg`` with ``min_size=None`` replaced by the model's own value."""
-    if cfg.min_size is not None:
-        return cfg
-    return cfg._replace(min_size=getattr(model, 'min_size', 0))
+    """``cfg`` with ``min_size`` and ``iou_thresh`` left ``None`` set to the model's own."""
+    if cfg.min_size is None:
+        cfg = cfg._replace(min_size=getattr(model, 'min_size', 0))
+    if cfg.iou_thresh is None:
+        cfg = cfg._replace(iou_thresh=getattr(model, 'iou_thresh', IOU_THRESH))
+    return cfg
 
 
 def refine_masks(model: torch.nn.Module, image: np.ndarray, masks: Sequence[np.ndarray],
@@ -197,7 +220,7 @@ def _read_image(image: Union[str, np.ndarray]) -> np.ndarray:
 
 
 def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
-           iou_thresh: float = 0.25, patch_size: int = 64, padding: int = 0,
+           iou_thresh: Optional[float] = None, patch_size: int = 64, padding: int = 0,
            batch_size: int = 256, min_size: Optional[int] = None):
     """Refine the instance masks of one image.
 
@@ -206,7 +229,8 @@ def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
         image: Path, or (H, W, 3) uint8 array in BGR order like ``mmcv.imread`` gives.
         masks: (N, H, W) boolean array, list of RLE dicts, or list of COCO result dicts
             (with ``segmentation``).
-        iou_thresh: NMS IoU threshold of the boundary boxes (larger: more patches).
+        iou_thresh: NMS IoU threshold of the boundary boxes (larger: more patches); default:
+            the model's own, else 0.25.
         patch_size, padding: Box side and context padding, in image pixels.
         batch_size: Patches per forward pass.
         min_size: Instances smaller than this (px, longer side of their box) keep their

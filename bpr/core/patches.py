@@ -14,6 +14,7 @@ from .masks import foreground_box
 
 
 SAMPLINGS = ('nms', 'nms_stable', 'grid')
+IOU_THRESH = 0.25  # NMS IoU threshold of the boundary boxes when neither user nor model sets one
 SAMPLING_HELP = ("patch boxes: dense + NMS as the original BPR (nms), the same with ties broken "
                  "in row-major order (nms_stable), or the regular grid (ablation)")
 
@@ -33,10 +34,13 @@ class PatchConfig(NamedTuple):
     full resolution for such objects, and a network that has not learnt them makes them worse
     (docs/benchmarks.md). ``0`` refines every instance, as the original; ``None`` (default)
     takes the model's own value (``min_size`` in its checkpoint's meta, else 0).
+
+    ``iou_thresh``: ``None`` (default) likewise takes the model's own value (``iou_thresh`` in
+    its checkpoint's meta), else :data:`IOU_THRESH`, the original's COCO setting.
     """
     patch_size: int = 64
     padding: int = 0
-    iou_thresh: float = 0.25
+    iou_thresh: Optional[float] = None
     sampling: str = 'nms'
     min_size: Optional[int] = None
 
@@ -132,7 +136,8 @@ def propose(mask: np.ndarray, cfg: PatchConfig, offset=(0, 0), image_size=None) 
     boxes, scores = dense_boxes(boundary_score(mask), cfg.patch_size)
     boxes[:, [0, 2]] += offset[0]
     boxes[:, [1, 3]] += offset[1]
-    keep = nms_boxes(boxes, scores, cfg.iou_thresh, stable=cfg.sampling == 'nms_stable')
+    iou_thresh = IOU_THRESH if cfg.iou_thresh is None else cfg.iou_thresh
+    keep = nms_boxes(boxes, scores, iou_thresh, stable=cfg.sampling == 'nms_stable')
     return move_inside(boxes[keep], h, w)
 
 

@@ -21,9 +21,10 @@ import torch
 
 import bpr.apis.coco as coco_api
 from bpr.apis import init_refiner
+from bpr.apis.inference import for_model
 from bpr.core import PatchConfig, decode, encode
 from bpr.core.coarse import make_coarse
-from bench_speed import median_spread, stage_times, write_report
+from bench_speed import flip_note, median_spread, stage_times, write_report
 
 
 def make_scenes(root: str, images: int, instances: int, size=(1024, 2048), seed: int = 0):
@@ -57,13 +58,17 @@ def main(argv=None):
     parser.add_argument('--config', default='configs/bpr/hrnet18s_128.py')
     parser.add_argument('--checkpoint', help="default: the project's model")
     parser.add_argument('--precision', default='fp32')
+    parser.add_argument('--iou-thresh', type=float, help="default: the checkpoint's own")
+    parser.add_argument('--flip', action=argparse.BooleanOptionalAction,
+                        help="flip test-time augmentation (default: the checkpoint's own)")
     parser.add_argument('--device')
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--out', help='append a markdown report to this file')
     args = parser.parse_args(argv)
-    model = init_refiner(args.config, args.checkpoint, args.device, precision=args.precision)
+    model = init_refiner(args.config, args.checkpoint, args.device, precision=args.precision,
+                         flip=args.flip)
     device = next(model.parameters()).device
-    cfg = PatchConfig()
+    cfg = for_model(PatchConfig(iou_thresh=args.iou_thresh), model)
     network = {'seconds': 0.0}
     run_patches = coco_api.run_patches
 
@@ -100,7 +105,8 @@ def main(argv=None):
         f'CPU ({torch.get_num_threads()} threads)'
     lines = [f'{osp.basename(args.config)}, {args.precision}, on {name}, torch '
              f'{torch.__version__}: {args.images} generated {args.size[1]}x{args.size[0]} '
-             f'images, {len(coarse)} instances; median (min-max) of {args.repeat} runs.', '',
+             f'images, {len(coarse)} instances, NMS IoU {cfg.iou_thresh}, {flip_note(model)}; '
+             f'median (min-max) of {args.repeat} runs.', '',
              '| loader workers | ms / image | network busy |', '|---:|---:|---:|']
     for w in args.workers:
         lines.append(f'| {w} | {median_spread(wall[w], 1e3, ".1f")} | '

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from bpr.apis import init_refiner, refine_masks, run_patches
+from bpr.apis.inference import patch_views
 from bpr.core import PatchConfig, decode, extract_image, reassemble_image
 from bpr.core.io import group_by_image, load_gt, load_results
 from bpr.core.patches import boundary_score, move_inside, nms_boxes
@@ -128,6 +129,11 @@ def write_report(lines: list, out: str = None) -> None:
     if out:
         with open(out, 'a') as f:
             f.write(report)
+
+
+def flip_note(model) -> str:
+    """'flip TTA' or 'no flip': how the model's test pipeline sees the patches."""
+    return 'flip TTA' if any(d for d, _ in patch_views(model.cfg).flips) else 'no flip'
 
 
 def median_spread(values, scale=1.0, fmt='.2f'):

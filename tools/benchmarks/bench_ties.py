@@ -13,8 +13,9 @@ import numpy as np
 import torch
 
 from bpr.apis import init_refiner
+from bpr.apis.inference import for_model
 from bpr.core import PatchConfig, extract_image
-from bench_speed import load_data, median_spread, stage_times, write_report
+from bench_speed import flip_note, load_data, median_spread, stage_times, write_report
 
 SAMPLINGS = ('nms', 'nms_stable')
 
@@ -26,13 +27,15 @@ def main(argv=None):
     parser.add_argument('img_dir')
     parser.add_argument('--config', default='configs/bpr/hrnet18s_128.py')
     parser.add_argument('--checkpoint', help="default: the project's model")
-    parser.add_argument('--iou-thresh', type=float, default=0.25)
+    parser.add_argument('--iou-thresh', type=float, help="default: the checkpoint's own")
+    parser.add_argument('--flip', action=argparse.BooleanOptionalAction,
+                        help="flip test-time augmentation (default: the checkpoint's own)")
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--out', help='append a markdown report to this file')
     args = parser.parse_args(argv)
     data = load_data(args.gt_json, args.coarse_json, args.img_dir)
-    model = init_refiner(args.config, args.checkpoint)
-    cfgs = {s: PatchConfig(64, 0, args.iou_thresh, s) for s in SAMPLINGS}
+    model = init_refiner(args.config, args.checkpoint, flip=args.flip)
+    cfgs = {s: for_model(PatchConfig(64, 0, args.iou_thresh, s), model) for s in SAMPLINGS}
     patches = {s: [sum(inst.num for inst in extract_image(img, masks, cfg)[0])
                    for img, masks in data] for s, cfg in cfgs.items()}
     times = {s: {'extraction': [], 'network': [], 'reassembly': []} for s in SAMPLINGS}
@@ -45,7 +48,8 @@ def main(argv=None):
     device = str(next(model.parameters()).device)
     lines = [f'{osp.basename(args.coarse_json)}: {len(data)} images, '
              f'{sum(len(masks) for _, masks in data)} instances, '
-             f'NMS IoU {args.iou_thresh}, {device} ({torch.get_num_threads()} threads); '
+             f'NMS IoU {cfgs["nms"].iou_thresh}, {flip_note(model)}, {device} '
+             f'({torch.get_num_threads()} threads); '
              f'ms per image, median (min-max) of {args.repeat} runs.', '',
              '| tie-break | patches | per image | extraction | network | reassembly | total |',
              '|---|---:|---:|---:|---:|---:|---:|']

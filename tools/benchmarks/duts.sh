@@ -23,7 +23,8 @@
 #          as WORK/default.pth: the fine-tuned weights averaged with BASE's (default CKPT;
 #          ALPHA, default 0.7; publish_model.py --base), its BatchNorm statistics
 #          re-estimated on BN_PATCHES training patches (default 4096; 0: the average of the
-#          two models' statistics), and min_size MIN_SIZE.
+#          two models' statistics), and its test settings: min_size MIN_SIZE, NMS IoU
+#          TEST_IOU (default 0.55) and flip test-time augmentation unless TEST_FLIP=0.
 #          Evaluate it with CKPT=WORK/default.pth and the `small` steps of this script and of
 #          pennfudan.sh.
 #   tune   (after train with TRAIN_EVERY > 1) choose ALPHA on a tuning split that neither the
@@ -48,8 +49,11 @@ release() {  # release OUT ALPHA: the fine-tuned weights averaged with BASE's, s
   local recal=()
   [ "${BN_PATCHES:-4096}" = 0 ] ||
     recal=(--recalibrate "$WORK/mix/patches" --bn-patches "${BN_PATCHES:-4096}")
+  local flip=(--flip)
+  [ "${TEST_FLIP:-1}" = 1 ] || flip=()
   py publish_model.py "$WORK/train/latest.pth" "$1" --fp16 --min-size "$MIN_SIZE" \
-    --base "${BASE:-$CKPT}" --alpha "$2" "${recal[@]}"
+    --iou-thresh "${TEST_IOU:-0.55}" "${flip[@]}" --base "${BASE:-$CKPT}" --alpha "$2" \
+    "${recal[@]}"
 }
 refine() {  # refine COARSE OUT [OPTIONS]
   IMG_DIR=$DATA/duts_tr/images GT_JSON=$WORK/heldout_gt.json GPUS=$GPUS \
@@ -71,7 +75,7 @@ sys.exit('the composed results differ from a real --min-size run' if a != b else
     "$WORK/heldout_run_min$MIN_SIZE.json" "$WORK/heldout_min$MIN_SIZE.json"
   for min in 0 "$MIN_SIZE"; do
     py upper_bound.py "$WORK/heldout_coarse.json" "$WORK/heldout_gt.json" \
-      "$WORK/heldout_upper_min$min.json" --min-size "$min"
+      "$WORK/heldout_upper_min$min.json" --min-size "$min" --checkpoint "$CKPT"
   done
   (cd "$WORK" && py eval.py heldout_gt.json heldout_coarse.json heldout_refined.json \
     heldout_min32.json heldout_min64.json heldout_min96.json heldout_min128.json \

@@ -77,10 +77,11 @@ train)
 refine)
   for g in "" _g14; do
     refine "$WORK/val_coarse$g.json" "$WORK/val_refined$g.json"
-    py upper_bound.py "$WORK/val_coarse$g.json" "$WORK/val_gt.json" "$WORK/val_upper$g.json"
+    py upper_bound.py "$WORK/val_coarse$g.json" "$WORK/val_gt.json" "$WORK/val_upper$g.json" \
+      --checkpoint "$CKPT"
     for k in 2 4; do  # a perfect network with hrnet18s_128's output resolution (2), and half
       py upper_bound.py "$WORK/val_coarse$g.json" "$WORK/val_gt.json" \
-        "$WORK/val_upper_s$k$g.json" --stride $k
+        "$WORK/val_upper_s$k$g.json" --stride $k --checkpoint "$CKPT"
     done
     for b in 1 2 3; do
       py upper_bound.py "$WORK/val_coarse$g.json" "$WORK/val_gt.json" \
@@ -91,14 +92,15 @@ refine)
       val_upper_s2$g.json val_upper_s4$g.json --out metrics_main$g.json)
   done ;;
 ablate)
+  # one setting changed at a time from NMS IoU 0.25 without flip, whatever CKPT's own are
+  ablation() { IOU_THRESH=${IOU_THRESH:-0.25} FLIP=${FLIP:-0} refine "$@"; }
   for t in 0.25 0.45 0.55; do
-    IOU_THRESH=$t refine "$WORK/val_coarse.json" "$WORK/val_nms$t.json"; done
+    IOU_THRESH=$t ablation "$WORK/val_coarse.json" "$WORK/val_nms$t.json"; done
   for p in 32 96; do
-    PATCH_SIZE=$p refine "$WORK/val_coarse.json" "$WORK/val_patch$p.json"; done
-  PADDING=5 refine "$WORK/val_coarse.json" "$WORK/val_pad5.json"
-  refine "$WORK/val_coarse.json" "$WORK/val_flip.json" "$CONFIG" "$CKPT" \
-    --cfg-options data.test.pipeline.2.flip=True
-  SAMPLING=grid refine "$WORK/val_coarse.json" "$WORK/val_grid.json"
+    PATCH_SIZE=$p ablation "$WORK/val_coarse.json" "$WORK/val_patch$p.json"; done
+  PADDING=5 ablation "$WORK/val_coarse.json" "$WORK/val_pad5.json"
+  FLIP=1 ablation "$WORK/val_coarse.json" "$WORK/val_flip.json"
+  SAMPLING=grid ablation "$WORK/val_coarse.json" "$WORK/val_grid.json"
   py upper_bound.py "$WORK/val_coarse.json" "$WORK/val_gt.json" "$WORK/val_upper_grid.json" \
     --sampling grid
   (cd "$WORK" && py eval.py val_gt.json val_coarse.json val_nms0.25.json val_nms0.45.json \
@@ -139,7 +141,7 @@ small)
     "$PYTHON" "$ROOT/tools/benchmarks/compose_min_size.py" "$WORK/val_coarse$g.json" \
       "$WORK/val_ties_nms$g.json" "$WORK/val${g}_min" 64 96 128 160 192 256
     py upper_bound.py "$WORK/val_coarse$g.json" "$WORK/val_gt.json" \
-      "$WORK/val_upper_min192$g.json" --min-size 192
+      "$WORK/val_upper_min192$g.json" --min-size 192 --checkpoint "$CKPT"
     (cd "$WORK" && py eval.py val_gt.json val_coarse$g.json val_ties_nms$g.json \
       val${g}_min64.json val${g}_min96.json val${g}_min128.json val${g}_min160.json \
       val${g}_min192.json val${g}_min256.json val_upper_min192$g.json \
