@@ -376,9 +376,10 @@ def test_bench_pipeline_reports_time_and_network_share(tmp_path):
     out = tmp_path / 'pipeline.md'
     run(['python', 'tools/benchmarks/bench_pipeline.py', '--images', '2', '--instances', '3',
          '--size', '96', '160', '--workers', '0', '2', '--repeat', '1', '--config',
-         TINY_CONFIG, '--checkpoint', 'none', '--device', 'cpu', '--out', str(out)])
+         TINY_CONFIG, '--checkpoint', 'none', '--device', 'cpu', '--iou-thresh', '0.4',
+         '--flip', '--out', str(out)])
     report = out.read_text()
-    assert '2 generated 160x96 images' in report
+    assert '2 generated 160x96 images' in report and 'NMS IoU 0.4, flip TTA' in report
     for w in (0, 2):
         row = re.search(rf'^\| {w} \| ([\d.]+) \([\d.]+-[\d.]+\) \| (\d+) \(\d+-\d+\) % \|$',
                         report, re.M)
@@ -396,7 +397,7 @@ def test_bench_ties_compares_both_tie_breaks(coco, tmp_path):
         r'^\| (nms|nms_stable) \| (\d+) \| [\d.]+ \|' + r' [\d.]+ \([\d.]+-[\d.]+\) \|' * 4 + '$',
         report, re.M)}
     assert set(rows) == {'nms', 'nms_stable'} and all(rows.values()), report
-    assert 'median (min-max) of 2 runs' in report
+    assert 'median (min-max) of 2 runs' in report and 'NMS IoU 0.25, no flip' in report
 
 
 def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):
@@ -417,6 +418,11 @@ def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):
                              cfg_options={'data.test.pipeline.2.flip': False})):
         assert [d for d, _ in patch_views(off.cfg).flips] == [None]
     assert init_refiner(TINY_CONFIG, 'none', 'cpu').iou_thresh == 0.25
+    # republished with --no-flip: the other settings kept, flip off
+    off_ckpt = str(tmp_path / 'off.pth')
+    run(['python', 'tools/publish_model.py', ckpt, off_ckpt, '--no-flip'])
+    off = init_refiner(TINY_CONFIG, off_ckpt, 'cpu')
+    assert off.iou_thresh == 0.55 and [d for d, _ in patch_views(off.cfg).flips] == [None]
 
     def expected(flip, iou_thresh):
         m = init_refiner(TINY_CONFIG, ckpt, 'cpu', flip=flip)

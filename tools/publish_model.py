@@ -1,7 +1,7 @@
 """Strip a training checkpoint for release: weights (optionally float16) and meta only.
 
     python tools/publish_model.py work_dirs/x/latest.pth checkpoints/model.pth [--fp16]
-        [--min-size PX] [--iou-thresh T] [--flip]
+        [--min-size PX] [--iou-thresh T] [--flip | --no-flip]
         [--base START.pth --alpha A [--recalibrate DATA_ROOT]]
 
 ``--min-size``, ``--iou-thresh`` and ``--flip`` are the test settings the model is released
@@ -38,8 +38,9 @@ def main(argv=None):
     parser.add_argument('--iou-thresh', type=float,
                         help='NMS IoU threshold of the boundary boxes: stored in its meta, the '
                         'default of inference')
-    parser.add_argument('--flip', action='store_true',
-                        help='store flip test-time augmentation as the default of inference')
+    parser.add_argument('--flip', action=argparse.BooleanOptionalAction,
+                        help='flip test-time augmentation on (or --no-flip: off) by default in '
+                        'inference: stored in its meta')
     parser.add_argument('--base', help='checkpoint the fine-tuning started from')
     parser.add_argument('--alpha', type=float, default=0.5,
                         help='weight of IN_FILE against --base (1: IN_FILE alone)')
@@ -72,8 +73,8 @@ def main(argv=None):
         meta['min_size'] = args.min_size
     if args.iou_thresh is not None:
         meta['iou_thresh'] = args.iou_thresh
-    if args.flip:
-        meta['flip'] = True
+    if args.flip is not None:
+        meta['flip'] = args.flip
     if args.base:
         meta['interpolated'] = dict(base=os.path.basename(args.base), alpha=args.alpha)
     if args.recalibrate:
