@@ -407,6 +407,7 @@ def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):
     from bpr.apis.coco import refine_coco_file
     from bpr.apis.inference import patch_views
     from bpr.core import PatchConfig
+    from bpr.core.io import InputError
     ckpt = str(tmp_path / 'own.pth')
     run(['python', 'tools/publish_model.py', random_checkpoint(str(tmp_path / 'w.pth')), ckpt,
          '--iou-thresh', '0.55', '--flip'])
@@ -443,7 +444,23 @@ def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):
                            str(tmp_path / 'bad.json')], cwd=ROOT, capture_output=True,
                           text=True, env=dict(os.environ, FLIP='yes', **env))
     assert proc.returncode == 2 and proc.stderr.strip() == 'error: FLIP=yes: expected 1 or 0'
-    assert not (tmp_path / 'bad.json').exists()
+    # a checkpoint whose meta holds a setting out of range: one line naming it, no output
+    import torch
+    bad = str(tmp_path / 'bad_meta.pth')
+    saved = torch.load(ckpt, weights_only=True)
+    torch.save(dict(saved, meta=dict(saved['meta'], iou_thresh=5)), bad)
+    with pytest.raises(InputError, match='iou_thresh 5'):
+        init_refiner(TINY_CONFIG, bad, 'cpu')
+    proc = subprocess.run(['sh', 'tools/inference_coco.sh', TINY_CONFIG, bad, coco['coarse'],
+                           str(tmp_path / 'bad.json')], cwd=ROOT, capture_output=True,
+                          text=True, env=dict(os.environ, **env))
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [(
+        f'error: {bad}: invalid test setting in its meta: iou_thresh 5 (expected a number in '
+        '(0, 1])')], proc.stderr
+    proc = subprocess.run(['python', 'tools/publish_model.py', ckpt, str(tmp_path / 'x.pth'),
+                           '--iou-thresh', '1.5'], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2 and '--iou-thresh must be in (0, 1], got 1.5' in proc.stderr
+    assert not (tmp_path / 'bad.json').exists() and not (tmp_path / 'x.pth').exists()
 
 
 def test_publish_model_fp16_min_size_and_weight_average(tmp_path):

@@ -53,6 +53,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not 0 <= args.alpha <= 1:
         parser.error(f'--alpha must be in [0, 1], got {args.alpha}')
+    if args.iou_thresh is not None and not 0 < args.iou_thresh <= 1:
+        parser.error(f'--iou-thresh must be in (0, 1], got {args.iou_thresh}')
+    if args.min_size is not None and args.min_size < 0:
+        parser.error(f'--min-size must be >= 0, got {args.min_size}')
     if args.bn_patches < 1:
         parser.error(f'--bn-patches must be positive, got {args.bn_patches}')
     check_output(args.out_file, [args.in_file] + ([args.base] if args.base else []))

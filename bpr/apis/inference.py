@@ -14,7 +14,7 @@ from mmseg.models import build_segmentor
 
 from ..core import PatchConfig, decode, encode, extract_image, reassemble_image
 from ..core.checkpoint import load_weights
-from ..core.io import read_image
+from ..core.io import InputError, read_image
 from ..core.patches import IOU_THRESH
 from ..models import fuse_conv_bn
 
@@ -79,8 +79,7 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
         meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
         model.CLASSES = meta.get('CLASSES', ('background', 'foreground'))
         # the test settings this model was released with (measured, in its model card)
-        model.min_size = int(meta.get('min_size', 0))
-        model.iou_thresh = float(meta.get('iou_thresh', IOU_THRESH))
+        model.min_size, model.iou_thresh = test_settings(meta, checkpoint)
     if flip is None and not any(k.rsplit('.', 1)[-1] == 'flip' for k in cfg_options or {}):
         flip = meta.get('flip')
     if flip is not None:
@@ -94,6 +93,23 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
         if device.type == 'cpu':  # oneDNN convolutions run faster on NHWC tensors
             model.to(memory_format=torch.channels_last)
     return model.to(PRECISIONS[precision])
+
+
+def test_settings(meta: dict, checkpoint: str) -> Tuple[int, float]:
+    """``(min_size, iou_thresh)`` of a checkpoint's meta; :class:`InputError` naming the file
+    when they, or its ``flip``, are not valid values."""
+    min_size, iou_thresh = meta.get('min_size', 0), meta.get('iou_thresh', IOU_THRESH)
+    flip = meta.get('flip')
+    if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 0:
+        problem = f'min_size {min_size!r} (expected an integer >= 0)'
+    elif isinstance(iou_thresh, bool) or not isinstance(iou_thresh, (int, float)) \
+            or not 0 < iou_thresh <= 1:
+        problem = f'iou_thresh {iou_thresh!r} (expected a number in (0, 1])'
+    elif flip not in (None, True, False):
+        problem = f'flip {flip!r} (expected true or false)'
+    else:
+        return min_size, float(iou_thresh)
+    raise InputError(f'{checkpoint}: invalid test setting in its meta: {problem}')
 
 
 def set_test_flip(cfg: mmcv.Config, flip: bool) -> None:
