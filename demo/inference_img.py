@@ -12,6 +12,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from bpr.apis.demo import run_demo  # noqa: E402
+from bpr.apis.inference import add_test_options  # noqa: E402
 from bpr.compat import ShowSilenced  # noqa: E402
 from bpr.core import PatchConfig  # noqa: E402
 from bpr.core.io import cli  # noqa: E402
@@ -27,10 +28,7 @@ def main(argv=None):
     parser.add_argument('--out', default='demo/outputs/astronaut_refined.png',
                         help='output picture')
     parser.add_argument('--device', help='cuda, cpu, ... (default: cuda if available)')
-    parser.add_argument('--iou-thresh', type=float,
-                        help="NMS IoU threshold (default: the checkpoint's own, else 0.25)")
-    parser.add_argument('--flip', action=argparse.BooleanOptionalAction,
-                        help="flip test-time augmentation (default: the checkpoint's own)")
+    add_test_options(parser)
     parser.add_argument('--patch-size', type=int, default=64)
     parser.add_argument('--padding', type=int, default=0)
     parser.add_argument('--verbose', action=ShowSilenced)

@@ -14,7 +14,7 @@ from mmcv import DictAction
 from bpr.apis import init_refiner
 from bpr.apis.coco import refine_coco_file
 from bpr.apis.dist import LAUNCHERS, init_dist
-from bpr.apis.inference import PRECISIONS
+from bpr.apis.inference import PRECISIONS, add_test_options
 from bpr.compat import ShowSilenced
 from bpr.core import PatchConfig
 from bpr.core.io import cli
@@ -31,11 +31,7 @@ def main(argv=None):
     parser.add_argument('out_json')
     parser.add_argument('--img-dir', required=True)
     parser.add_argument('--gt-json', required=True, help='COCO GT: image ids, names, sizes')
-    parser.add_argument('--iou-thresh', type=float,
-                        help="NMS IoU threshold (default: the checkpoint's own, else 0.25)")
-    parser.add_argument('--flip', action=argparse.BooleanOptionalAction,
-                        help="flip test-time augmentation (default: the checkpoint's own, else "
-                        'the config)')
+    add_test_options(parser)
     parser.add_argument('--patch-size', type=int, default=64)
     parser.add_argument('--padding', type=int, default=0)
     parser.add_argument('--sampling', choices=SAMPLINGS, default='nms', help=SAMPLING_HELP)

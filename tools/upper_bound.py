@@ -5,8 +5,8 @@
     python tools/upper_bound.py COARSE_JSON GT_JSON OUT_JSON --band 2
 
 ``--checkpoint`` selects the patches that checkpoint refines (the NMS IoU threshold in its
-meta, unless ``--iou-thresh`` is given). ``--band N`` pastes the ground truth within N px of the coarse boundary instead (the paper's
-Table 1 upper bound). ``--stride K`` sees the pasted ground truth at the resolution of a
+meta, unless ``--iou-thresh`` is given). ``--band N`` pastes the ground truth within N px of
+the coarse boundary instead (the paper's Table 1 upper bound). ``--stride K`` sees the pasted ground truth at the resolution of a
 network output with one pixel per K px of the patch (hrnet18s_128 on 64-px patches: 2).
 
 Evaluate OUT_JSON with tools/eval.py to see how much a perfect refiner could gain.
@@ -14,6 +14,7 @@ Evaluate OUT_JSON with tools/eval.py to see how much a perfect refiner could gai
 import argparse
 
 from bpr.apis import DEFAULT_CHECKPOINT
+from bpr.apis.inference import test_settings
 from bpr.core import PatchConfig
 from bpr.core.checkpoint import load_file
 from bpr.core.io import check_output, cli, dump_json, load_gt, load_results
@@ -53,7 +54,7 @@ def main(argv=None):
     if args.iou_thresh is None and args.checkpoint:
         ckpt = DEFAULT_CHECKPOINT if args.checkpoint == 'default' else args.checkpoint
         meta = load_file(ckpt, map_location='cpu').get('meta', {})
-        args.iou_thresh = meta.get('iou_thresh')
+        _, args.iou_thresh, _ = test_settings(meta, ckpt)
     gt = load_gt(args.gt_json)
     results = load_results(args.coarse_json, gt, args.gt_json)
     cfg = PatchConfig(args.patch_size, args.padding, args.iou_thresh, args.sampling,

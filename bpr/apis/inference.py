@@ -1,4 +1,5 @@
 """Python API: build a refiner, refine the instances of one image."""
+import argparse
 import copy
 import os.path as osp
 import warnings
@@ -70,7 +71,7 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
     cfg.model.train_cfg = None
     model = build_segmentor(cfg.model, test_cfg=cfg.get('test_cfg'))
     model = revert_sync_batchnorm(model)
-    model.min_size, model.iou_thresh, meta = 0, IOU_THRESH, {}
+    model.min_size, model.iou_thresh, own_flip = 0, IOU_THRESH, None
     if checkpoint is None or checkpoint == 'none':
         if checkpoint is None:
             warnings.warn('init_refiner: no checkpoint, the network is randomly initialised')
@@ -79,11 +80,12 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
         meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
         model.CLASSES = meta.get('CLASSES', ('background', 'foreground'))
         # the test settings this model was released with (measured, in its model card)
-        model.min_size, model.iou_thresh = test_settings(meta, checkpoint)
-    if flip is None and not any(k.rsplit('.', 1)[-1] == 'flip' for k in cfg_options or {}):
-        flip = meta.get('flip')
+        model.min_size, model.iou_thresh, own_flip = test_settings(meta, checkpoint)
+    if own_flip is not None:  # the checkpoint's flip, under the caller's config options
+        set_test_flip(cfg, own_flip)
+        cfg.merge_from_dict(cfg_options or {})
     if flip is not None:
-        set_test_flip(cfg, bool(flip))
+        set_test_flip(cfg, flip)
     model.cfg = cfg
     device = torch.device(device or default_device())
     model.to(device)
@@ -95,9 +97,9 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
     return model.to(PRECISIONS[precision])
 
 
-def test_settings(meta: dict, checkpoint: str) -> Tuple[int, float]:
-    """``(min_size, iou_thresh)`` of a checkpoint's meta; :class:`InputError` naming the file
-    when they, or its ``flip``, are not valid values."""
+def test_settings(meta: dict, checkpoint: str) -> Tuple[int, float, Optional[bool]]:
+    """``(min_size, iou_thresh, flip)`` of a checkpoint's meta (defaults 0, 0.25, ``None``);
+    :class:`InputError` naming the file when one is not a valid value."""
     min_size, iou_thresh = meta.get('min_size', 0), meta.get('iou_thresh', IOU_THRESH)
     flip = meta.get('flip')
     if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 0:
@@ -108,7 +110,7 @@ def test_settings(meta: dict, checkpoint: str) -> Tuple[int, float]:
     elif flip not in (None, True, False):
         problem = f'flip {flip!r} (expected true or false)'
     else:
-        return min_size, float(iou_thresh)
+        return min_size, float(iou_thresh), flip
     raise InputError(f'{checkpoint}: invalid test setting in its meta: {problem}')
 
 
@@ -207,6 +209,16 @@ def run_patches(model: torch.nn.Module, img_patches: np.ndarray, mask_patches: n
                                                        coarse_mask=mask_v).float()
         out[start:start + len(img)] = (prob[:, -1] / total).cpu().numpy()
     return out
+
+
+def add_test_options(parser: argparse.ArgumentParser) -> None:
+    """``--iou-thresh`` and ``--flip``/``--no-flip`` of the tools; ``None`` unless given: the
+    checkpoint's own (:func:`for_model`, :func:`init_refiner`)."""
+    parser.add_argument('--iou-thresh', type=float,
+                        help="NMS IoU threshold (default: the checkpoint's own, else 0.25)")
+    parser.add_argument('--flip', action=argparse.BooleanOptionalAction,
+                        help="flip test-time augmentation (default: the checkpoint's own, else "
+                        'the config)')
 
 
 def for_model(cfg: PatchConfig, model: torch.nn.Module) -> PatchConfig:

@@ -21,7 +21,7 @@ import torch
 
 import bpr.apis.coco as coco_api
 from bpr.apis import init_refiner
-from bpr.apis.inference import for_model
+from bpr.apis.inference import add_test_options, for_model
 from bpr.core import PatchConfig, decode, encode
 from bpr.core.coarse import make_coarse
 from bench_speed import flip_note, median_spread, stage_times, write_report
@@ -58,9 +58,7 @@ def main(argv=None):
     parser.add_argument('--config', default='configs/bpr/hrnet18s_128.py')
     parser.add_argument('--checkpoint', help="default: the project's model")
     parser.add_argument('--precision', default='fp32')
-    parser.add_argument('--iou-thresh', type=float, help="default: the checkpoint's own")
-    parser.add_argument('--flip', action=argparse.BooleanOptionalAction,
-                        help="flip test-time augmentation (default: the checkpoint's own)")
+    add_test_options(parser)
     parser.add_argument('--device')
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--out', help='append a markdown report to this file')

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from bpr.apis import init_refiner
-from bpr.apis.inference import for_model
+from bpr.apis.inference import add_test_options, for_model
 from bpr.core import PatchConfig, extract_image
 from bench_speed import flip_note, load_data, median_spread, stage_times, write_report
 
@@ -27,9 +27,7 @@ def main(argv=None):
     parser.add_argument('img_dir')
     parser.add_argument('--config', default='configs/bpr/hrnet18s_128.py')
     parser.add_argument('--checkpoint', help="default: the project's model")
-    parser.add_argument('--iou-thresh', type=float, help="default: the checkpoint's own")
-    parser.add_argument('--flip', action=argparse.BooleanOptionalAction,
-                        help="flip test-time augmentation (default: the checkpoint's own)")
+    add_test_options(parser)
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--out', help='append a markdown report to this file')
     args = parser.parse_args(argv)
