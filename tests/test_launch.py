@@ -176,7 +176,8 @@ def test_one_node_jobs_beside_each_other_take_free_ports(tmp_path):
     """PORT unset on one node: torchrun's default port (held here, as by a running training)
     is not needed; PORT set: that port is used."""
     probe = tmp_path / 'port.py'
-    probe.write_text('import os\nprint(os.environ["MASTER_PORT"])\n')
+    # one write per worker: pipe writes this short are atomic, print's two writes are not
+    probe.write_text('import os\nos.write(1, (os.environ["MASTER_PORT"] + "\\n").encode())\n')
     with socket.socket() as busy:
         busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         busy.bind(('', 29500))
