@@ -400,6 +400,31 @@ def test_bench_ties_compares_both_tie_breaks(coco, tmp_path):
     assert 'median (min-max) of 2 runs' in report and 'NMS IoU 0.25, no flip' in report
 
 
+def test_label_edges_tells_loose_from_tight_labels(tmp_path):
+    """A bright square labelled exactly, one pixel too large and one pixel too small."""
+    img = np.full((100, 100, 3), 40, np.uint8)
+    img[20:60, 20:60] = 220
+    cv2.imwrite(str(tmp_path / 'a.png'), cv2.GaussianBlur(img, (7, 7), 1.2))
+    square = np.zeros((100, 100), np.uint8)
+    square[20:60, 20:60] = 1
+    kernel = np.ones((3, 3), np.uint8)
+    args = []
+    for name, mask in (('exact', square), ('loose', cv2.dilate(square, kernel)),
+                       ('tight', cv2.erode(square, kernel))):
+        rle = mask_utils.encode(np.asfortranarray(mask))
+        rle['counts'] = rle['counts'].decode()
+        gt = dict(images=[dict(id=1, file_name='a.png', height=100, width=100)],
+                  categories=[dict(id=1, name='x')],
+                  annotations=[dict(id=1, image_id=1, category_id=1, iscrowd=0,
+                                    area=int(mask.sum()), segmentation=rle)])
+        (tmp_path / f'{name}.json').write_text(json.dumps(gt))
+        args += [str(tmp_path / f'{name}.json'), str(tmp_path)]
+    out = run(['python', 'tools/benchmarks/label_edges.py', *args, '--min-area', '100']).stdout
+    ratio = {name: float(re.search(rf'{name}\.json \| 1 \|.* ([\d.]+) \|$', out, re.M)[1])
+             for name in ('exact', 'loose', 'tight')}
+    assert ratio['tight'] < 0.8 < ratio['exact'] < 1.2 < ratio['loose'], out
+
+
 def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):
     """A checkpoint published with --iou-thresh and --flip refines with them unless the
     caller says otherwise (API arguments, FLIP / IOU_THRESH of inference_coco.sh)."""
