@@ -20,9 +20,13 @@ from bpr.core.masks import decode
 BANDS = ('inside 2', 'inside 1', 'outside 1', 'outside 2')
 
 
-def band_gradients(grey: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Mean gradient magnitude on the bands ``BANDS`` of one binary mask (uint8)."""
-    mag = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+def gradient_magnitude(grey: np.ndarray) -> np.ndarray:
+    """Sobel gradient magnitude of a grey image (float32)."""
+    return np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+
+
+def band_gradients(mag: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean of ``mag`` on the bands ``BANDS`` of one binary mask (uint8)."""
     kernel = np.ones((3, 3), np.uint8)
     e1, d1 = cv2.erode(mask, kernel), cv2.dilate(mask, kernel)
     e2, d2 = cv2.erode(e1, kernel), cv2.dilate(d1, kernel)
@@ -42,11 +46,12 @@ def dataset_edges(gt_json: str, img_dir: str, min_area: int) -> np.ndarray:
         anns = by_image.get(img['id'])
         if not anns:
             continue
-        grey = read_image(osp.join(img_dir, img['file_name']), 'grayscale').astype(np.float32)
+        grey = read_image(osp.join(img_dir, img['file_name']), 'grayscale')
+        mag = gradient_magnitude(grey.astype(np.float32))
         for ann in anns:
             mask = decode(ann['segmentation'], img['height'], img['width']).astype(np.uint8)
             if mask.sum() >= min_area:
-                rows.append(band_gradients(grey, mask))
+                rows.append(band_gradients(mag, mask))
     return np.array(rows).reshape(-1, len(BANDS))
 
 
