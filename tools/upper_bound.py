@@ -6,8 +6,9 @@
 
 ``--checkpoint`` selects the patches that checkpoint refines (the NMS IoU threshold in its
 meta, unless ``--iou-thresh`` is given). ``--band N`` pastes the ground truth within N px of
-the coarse boundary instead (the paper's Table 1 upper bound). ``--stride K`` sees the pasted ground truth at the resolution of a
-network output with one pixel per K px of the patch (hrnet18s_128 on 64-px patches: 2).
+the coarse boundary instead (the paper's Table 1 upper bound). ``--stride K`` sees the pasted
+ground truth at the resolution of a network output with one pixel per K px of the patch
+(hrnet18s_128 on 64-px patches: 2).
 
 Evaluate OUT_JSON with tools/eval.py to see how much a perfect refiner could gain.
 """
