@@ -29,7 +29,6 @@ def main(argv=None):
                         help='output picture')
     parser.add_argument('--device', help='cuda, cpu, ... (default: cuda if available)')
     add_test_options(parser)
-    parser.add_argument('--patch-size', type=int, default=64)
     parser.add_argument('--padding', type=int, default=0)
     parser.add_argument('--verbose', action=ShowSilenced)
     args = parser.parse_args(argv)

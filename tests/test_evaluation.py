@@ -177,15 +177,17 @@ def test_upper_bound_cli_options(coco, tmp_path):
                               text=True)
         assert proc.returncode != 0 and '--stride' in proc.stderr
     assert not (tmp_path / 'v.json').exists()
-    # --checkpoint: the NMS threshold the checkpoint refines with (its meta)
+    # --checkpoint: the NMS threshold and patch size the checkpoint refines with (its meta)
     import torch
     ckpt = str(tmp_path / 'own.pth')
-    torch.save(dict(meta=dict(iou_thresh=0.55), state_dict={}), ckpt)
-    dense = upper_bound_results(coarse, gt, PatchConfig(iou_thresh=0.55))
-    assert dense != upper_bound_results(coarse, gt, PatchConfig())
-    for opts, expected in [(['--checkpoint', ckpt], dense),
+    torch.save(dict(meta=dict(iou_thresh=0.55, patch_size=4), state_dict={}), ckpt)
+    own = upper_bound_results(coarse, gt, PatchConfig(4, iou_thresh=0.55))
+    assert own != upper_bound_results(coarse, gt, PatchConfig(iou_thresh=0.55))
+    for opts, expected in [(['--checkpoint', ckpt], own),
                            (['--checkpoint', ckpt, '--iou-thresh', '0.25'],
-                            upper_bound_results(coarse, gt, PatchConfig(iou_thresh=0.25)))]:
+                            upper_bound_results(coarse, gt, PatchConfig(4, iou_thresh=0.25))),
+                           (['--checkpoint', ckpt, '--patch-size', '32'],
+                            upper_bound_results(coarse, gt, PatchConfig(32, iou_thresh=0.55)))]:
         out = str(tmp_path / 'c.json')
         proc = subprocess.run(tool + [out] + opts, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr

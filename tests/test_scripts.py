@@ -426,8 +426,9 @@ def test_label_edges_tells_loose_from_tight_labels(tmp_path):
 
 
 def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):
-    """A checkpoint published with --iou-thresh and --flip refines with them unless the
-    caller says otherwise (API arguments, FLIP / IOU_THRESH of inference_coco.sh)."""
+    """A checkpoint published with --iou-thresh, --patch-size and --flip refines with them
+    unless the caller says otherwise (API arguments, FLIP / IOU_THRESH / PATCH_SIZE of
+    inference_coco.sh)."""
     from bpr.apis import init_refiner
     from bpr.apis.coco import refine_coco_file
     from bpr.apis.inference import patch_views
@@ -435,36 +436,39 @@ def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):
     from bpr.core.io import InputError
     ckpt = str(tmp_path / 'own.pth')
     run(['python', 'tools/publish_model.py', random_checkpoint(str(tmp_path / 'w.pth')), ckpt,
-         '--iou-thresh', '0.55', '--flip'])
+         '--iou-thresh', '0.55', '--flip', '--patch-size', '24'])
     model = init_refiner(TINY_CONFIG, ckpt, 'cpu')
-    assert model.iou_thresh == 0.55 and model.min_size == 0
+    assert (model.iou_thresh, model.min_size, model.patch_size) == (0.55, 0, 24)
     assert [d for d, _ in patch_views(model.cfg).flips] == [None, 'horizontal']
     for off in (init_refiner(TINY_CONFIG, ckpt, 'cpu', flip=False),
                 init_refiner(TINY_CONFIG, ckpt, 'cpu',
                              cfg_options={'data.test.pipeline.2.flip': False})):
         assert [d for d, _ in patch_views(off.cfg).flips] == [None]
-    assert init_refiner(TINY_CONFIG, 'none', 'cpu').iou_thresh == 0.25
+    plain = init_refiner(TINY_CONFIG, 'none', 'cpu')
+    assert (plain.iou_thresh, plain.patch_size) == (0.25, 64)
     # republished with --no-flip: the other settings kept, flip off
     off_ckpt = str(tmp_path / 'off.pth')
     run(['python', 'tools/publish_model.py', ckpt, off_ckpt, '--no-flip'])
     off = init_refiner(TINY_CONFIG, off_ckpt, 'cpu')
-    assert off.iou_thresh == 0.55 and [d for d, _ in patch_views(off.cfg).flips] == [None]
+    assert (off.iou_thresh, off.patch_size) == (0.55, 24)
+    assert [d for d, _ in patch_views(off.cfg).flips] == [None]
 
-    def expected(flip, iou_thresh):
+    def expected(flip, iou_thresh, patch_size=24):
         m = init_refiner(TINY_CONFIG, ckpt, 'cpu', flip=flip)
         return refine_coco_file(m, coco['coarse'], str(tmp_path / 'x.json'), coco['gt'],
-                                coco['img_dir'], PatchConfig(32, 0, iou_thresh),
+                                coco['img_dir'], PatchConfig(patch_size, 0, iou_thresh),
                                 progress=False)
 
-    env = dict(IMG_DIR=coco['img_dir'], GT_JSON=coco['gt'], PATCH_SIZE='32')
+    env = dict(IMG_DIR=coco['img_dir'], GT_JSON=coco['gt'])
     outs = {}
-    for name, extra in [('own', {}), ('off', dict(FLIP='0', IOU_THRESH='0.25'))]:
+    for name, extra in [('own', {}), ('off', dict(FLIP='0', IOU_THRESH='0.25', PATCH_SIZE='32'))]:
         outs[name] = str(tmp_path / f'{name}.json')
         run(['sh', 'tools/inference_coco.sh', TINY_CONFIG, ckpt, coco['coarse'], outs[name],
              '--device', 'cpu'], env=dict(env, **extra))
     own, off = (json.load(open(outs[k])) for k in ('own', 'off'))
-    assert own == expected(True, 0.55) and off == expected(False, 0.25) and own != off
+    assert own == expected(True, 0.55) and off == expected(False, 0.25, 32) and own != off
     assert own != expected(True, 0.25) and own != expected(False, 0.55)
+    assert own != expected(True, 0.55, 32)
     proc = subprocess.run(['sh', 'tools/inference_coco.sh', TINY_CONFIG, ckpt, coco['coarse'],
                            str(tmp_path / 'bad.json')], cwd=ROOT, capture_output=True,
                           text=True, env=dict(os.environ, FLIP='yes', **env))
@@ -482,9 +486,15 @@ def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):
     assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [(
         f'error: {bad}: invalid test setting in its meta: iou_thresh 5 (expected a number in '
         '(0, 1])')], proc.stderr
-    proc = subprocess.run(['python', 'tools/publish_model.py', ckpt, str(tmp_path / 'x.pth'),
-                           '--iou-thresh', '1.5'], cwd=ROOT, capture_output=True, text=True)
-    assert proc.returncode == 2 and '--iou-thresh must be in (0, 1], got 1.5' in proc.stderr
+    torch.save(dict(saved, meta=dict(saved['meta'], patch_size=1.5)), bad)
+    with pytest.raises(InputError, match=r'patch_size 1\.5 \(expected an integer >= 2\)'):
+        init_refiner(TINY_CONFIG, bad, 'cpu')
+    for opt, value, problem in [('--iou-thresh', '1.5', 'must be in (0, 1], got 1.5'),
+                                ('--patch-size', '1', 'must be >= 2, got 1')]:
+        proc = subprocess.run(['python', 'tools/publish_model.py', ckpt,
+                               str(tmp_path / 'x.pth'), opt, value], cwd=ROOT,
+                              capture_output=True, text=True)
+        assert proc.returncode == 2 and f'{opt} {problem}' in proc.stderr
     assert not (tmp_path / 'bad.json').exists() and not (tmp_path / 'x.pth').exists()
 
 

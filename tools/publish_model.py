@@ -1,11 +1,12 @@
 """Strip a training checkpoint for release: weights (optionally float16) and meta only.
 
     python tools/publish_model.py work_dirs/x/latest.pth checkpoints/model.pth [--fp16]
-        [--min-size PX] [--iou-thresh T] [--flip | --no-flip]
+        [--min-size PX] [--iou-thresh T] [--patch-size PX] [--flip | --no-flip]
         [--base START.pth --alpha A [--recalibrate DATA_ROOT]]
 
-``--min-size``, ``--iou-thresh`` and ``--flip`` are the test settings the model is released
-with: stored in its meta, they are what inference uses unless told otherwise.
+``--min-size``, ``--iou-thresh``, ``--patch-size`` and ``--flip`` are the test settings the
+model is released with: stored in its meta, they are what inference uses unless told
+otherwise.
 
 With ``--base``, the weights released are ``(1 - A) * START + A * IN_FILE``: the fine-tuned
 model averaged with the one it started from (WiSE-FT), which keeps what fine-tuning on another
@@ -25,6 +26,8 @@ from bpr.apis.recalibrate import recalibrated_state
 from bpr.core.checkpoint import interpolate_weights, load_file, state_dict_of
 from bpr.core.io import atomic_write, check_output, cli
 
+TEST_SETTINGS = ('min_size', 'iou_thresh', 'flip', 'patch_size')
+
 
 @cli
 def main(argv=None):
@@ -38,6 +41,9 @@ def main(argv=None):
     parser.add_argument('--iou-thresh', type=float,
                         help='NMS IoU threshold of the boundary boxes: stored in its meta, the '
                         'default of inference')
+    parser.add_argument('--patch-size', type=int,
+                        help='side of the boundary boxes in px: stored in its meta, the default '
+                        'of inference')
     parser.add_argument('--flip', action=argparse.BooleanOptionalAction,
                         help='flip test-time augmentation on (or --no-flip: off) by default in '
                         'inference: stored in its meta')
@@ -57,6 +63,8 @@ def main(argv=None):
         parser.error(f'--iou-thresh must be in (0, 1], got {args.iou_thresh}')
     if args.min_size is not None and args.min_size < 0:
         parser.error(f'--min-size must be >= 0, got {args.min_size}')
+    if args.patch_size is not None and args.patch_size < 2:
+        parser.error(f'--patch-size must be >= 2, got {args.patch_size}')
     if args.bn_patches < 1:
         parser.error(f'--bn-patches must be positive, got {args.bn_patches}')
     check_output(args.out_file, [args.in_file] + ([args.base] if args.base else []))
@@ -70,15 +78,11 @@ def main(argv=None):
                                          args.bn_patches, device=args.device)
     if args.fp16:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    # a released checkpoint republished keeps its test settings and how its weights were made
     meta = {k: v for k, v in ckpt.get('meta', {}).items() if k in
             ('CLASSES', 'PALETTE', 'iter', 'epoch', 'mmseg_version', 'config', 'seed', 'time',
-             'min_size', 'iou_thresh', 'flip')}
-    if args.min_size is not None:
-        meta['min_size'] = args.min_size
-    if args.iou_thresh is not None:
-        meta['iou_thresh'] = args.iou_thresh
-    if args.flip is not None:
-        meta['flip'] = args.flip
+             'interpolated', 'bn_recalibrated') + TEST_SETTINGS}
+    meta.update({k: v for k in TEST_SETTINGS if (v := getattr(args, k)) is not None})
     if args.base:
         meta['interpolated'] = dict(base=os.path.basename(args.base), alpha=args.alpha)
     if args.recalibrate:

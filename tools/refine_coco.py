@@ -32,7 +32,6 @@ def main(argv=None):
     parser.add_argument('--img-dir', required=True)
     parser.add_argument('--gt-json', required=True, help='COCO GT: image ids, names, sizes')
     add_test_options(parser)
-    parser.add_argument('--patch-size', type=int, default=64)
     parser.add_argument('--padding', type=int, default=0)
     parser.add_argument('--sampling', choices=SAMPLINGS, default='nms', help=SAMPLING_HELP)
     parser.add_argument('--min-size', type=int,

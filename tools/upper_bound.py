@@ -4,11 +4,11 @@
     python tools/upper_bound.py COARSE_JSON GT_JSON OUT_JSON --checkpoint CKPT
     python tools/upper_bound.py COARSE_JSON GT_JSON OUT_JSON --band 2
 
-``--checkpoint`` selects the patches that checkpoint refines (the NMS IoU threshold in its
-meta, unless ``--iou-thresh`` is given). ``--band N`` pastes the ground truth within N px of
-the coarse boundary instead (the paper's Table 1 upper bound). ``--stride K`` sees the pasted
-ground truth at the resolution of a network output with one pixel per K px of the patch
-(hrnet18s_128 on 64-px patches: 2).
+``--checkpoint`` selects the patches that checkpoint refines (the NMS IoU threshold and patch
+size in its meta, unless ``--iou-thresh`` or ``--patch-size`` is given). ``--band N`` pastes
+the ground truth within N px of the coarse boundary instead (the paper's Table 1 upper bound).
+``--stride K`` sees the pasted ground truth at the resolution of a network output with one
+pixel per K px of the patch (hrnet18s_128 on 64-px patches: 2).
 
 Evaluate OUT_JSON with tools/eval.py to see how much a perfect refiner could gain.
 """
@@ -33,7 +33,8 @@ def main(argv=None):
                         help='NMS IoU threshold (default: the --checkpoint\'s own, else 0.25)')
     parser.add_argument('--checkpoint', help="the patches of this checkpoint ('default': the "
                         "project's model)")
-    parser.add_argument('--patch-size', type=int, default=64)
+    parser.add_argument('--patch-size', type=int,
+                        help="box side in px (default: the --checkpoint's own, else 64)")
     parser.add_argument('--padding', type=int, default=0)
     parser.add_argument('--sampling', choices=SAMPLINGS, default='nms', help=SAMPLING_HELP)
     parser.add_argument('--min-size', type=int, default=0,
@@ -47,19 +48,20 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.band is not None and args.band < 1:
         parser.error('--band must be at least 1')
-    if args.stride < 1 or (args.patch_size + 2 * args.padding) % args.stride:
-        parser.error('--stride must divide the padded patch size (--patch-size + 2 x --padding)')
     if args.band is not None and args.stride != 1:
         parser.error('--stride applies to patches, not to --band')
     check_output(args.out_json, [args.coarse_json, args.gt_json])
-    if args.iou_thresh is None and args.checkpoint:
+    if args.checkpoint and None in (args.iou_thresh, args.patch_size):
         ckpt = DEFAULT_CHECKPOINT if args.checkpoint == 'default' else args.checkpoint
-        meta = load_file(ckpt, map_location='cpu').get('meta', {})
-        _, args.iou_thresh, _ = test_settings(meta, ckpt)
-    gt = load_gt(args.gt_json)
-    results = load_results(args.coarse_json, gt, args.gt_json)
+        own = test_settings(load_file(ckpt, map_location='cpu').get('meta', {}), ckpt)
+        args.iou_thresh = own.iou_thresh if args.iou_thresh is None else args.iou_thresh
+        args.patch_size = own.patch_size if args.patch_size is None else args.patch_size
     cfg = PatchConfig(args.patch_size, args.padding, args.iou_thresh, args.sampling,
                       args.min_size)
+    if args.stride < 1 or cfg.side % args.stride:
+        parser.error('--stride must divide the padded patch size (--patch-size + 2 x --padding)')
+    gt = load_gt(args.gt_json)
+    results = load_results(args.coarse_json, gt, args.gt_json)
     dump_json(upper_bound_results(results, gt, cfg, args.band, args.stride), args.out_json)
 
 

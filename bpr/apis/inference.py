@@ -16,7 +16,7 @@ from mmseg.models import build_segmentor
 from ..core import PatchConfig, decode, encode, extract_image, reassemble_image
 from ..core.checkpoint import load_weights
 from ..core.io import InputError, read_image
-from ..core.patches import IOU_THRESH
+from ..core.patches import IOU_THRESH, PATCH_SIZE
 from ..models import fuse_conv_bn
 
 PROJECT_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -56,8 +56,8 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
         flip: Horizontal-flip test-time augmentation of the patches (twice the network
             work). ``None``: as the checkpoint's meta says (``flip``), else as the config.
 
-    The checkpoint's meta may also give the model's own ``min_size`` and ``iou_thresh``: the
-    defaults of :func:`refine` (see :func:`for_model`).
+    The checkpoint's meta may also give the model's own ``min_size``, ``iou_thresh`` and
+    ``patch_size``: the defaults of :func:`refine` (see :func:`for_model`).
     """
     if precision not in PRECISIONS:
         raise ValueError(f'precision: expected one of {sorted(PRECISIONS)}, got {precision!r}')
@@ -71,7 +71,7 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
     cfg.model.train_cfg = None
     model = build_segmentor(cfg.model, test_cfg=cfg.get('test_cfg'))
     model = revert_sync_batchnorm(model)
-    model.min_size, model.iou_thresh, own_flip = 0, IOU_THRESH, None
+    own = TestSettings()
     if checkpoint is None or checkpoint == 'none':
         if checkpoint is None:
             warnings.warn('init_refiner: no checkpoint, the network is randomly initialised')
@@ -80,9 +80,11 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
         meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
         model.CLASSES = meta.get('CLASSES', ('background', 'foreground'))
         # the test settings this model was released with (measured, in its model card)
-        model.min_size, model.iou_thresh, own_flip = test_settings(meta, checkpoint)
-    if own_flip is not None:  # the checkpoint's flip, under the caller's config options
-        set_test_flip(cfg, own_flip)
+        own = test_settings(meta, checkpoint)
+    model.min_size, model.iou_thresh, model.patch_size = own.min_size, own.iou_thresh, \
+        own.patch_size
+    if own.flip is not None:  # the checkpoint's flip, under the caller's config options
+        set_test_flip(cfg, own.flip)
         cfg.merge_from_dict(cfg_options or {})
     if flip is not None:
         set_test_flip(cfg, flip)
@@ -97,21 +99,34 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
     return model.to(PRECISIONS[precision])
 
 
-def test_settings(meta: dict, checkpoint: str) -> Tuple[int, float, Optional[bool]]:
-    """``(min_size, iou_thresh, flip)`` of a checkpoint's meta (defaults 0, 0.25, ``None``);
-    :class:`InputError` naming the file when one is not a valid value."""
-    min_size, iou_thresh = meta.get('min_size', 0), meta.get('iou_thresh', IOU_THRESH)
-    flip = meta.get('flip')
-    if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 0:
-        problem = f'min_size {min_size!r} (expected an integer >= 0)'
-    elif isinstance(iou_thresh, bool) or not isinstance(iou_thresh, (int, float)) \
-            or not 0 < iou_thresh <= 1:
-        problem = f'iou_thresh {iou_thresh!r} (expected a number in (0, 1])'
-    elif flip not in (None, True, False):
-        problem = f'flip {flip!r} (expected true or false)'
+class TestSettings(NamedTuple):
+    """The test settings a checkpoint was released with (its meta), defaults when none."""
+    min_size: int = 0
+    iou_thresh: float = IOU_THRESH
+    flip: Optional[bool] = None
+    patch_size: int = PATCH_SIZE
+
+
+def test_settings(meta: dict, checkpoint: str) -> TestSettings:
+    """The :class:`TestSettings` of a checkpoint's meta; :class:`InputError` naming the file
+    when one is not a valid value."""
+    own = TestSettings(**{k: meta.get(k, d) for k, d in TestSettings._field_defaults.items()})
+    if not _is_int(own.min_size) or own.min_size < 0:
+        problem = f'min_size {own.min_size!r} (expected an integer >= 0)'
+    elif isinstance(own.iou_thresh, bool) or not isinstance(own.iou_thresh, (int, float)) \
+            or not 0 < own.iou_thresh <= 1:
+        problem = f'iou_thresh {own.iou_thresh!r} (expected a number in (0, 1])'
+    elif own.flip not in (None, True, False):
+        problem = f'flip {own.flip!r} (expected true or false)'
+    elif not _is_int(own.patch_size) or own.patch_size < 2:
+        problem = f'patch_size {own.patch_size!r} (expected an integer >= 2)'
     else:
-        return min_size, float(iou_thresh), flip
+        return own._replace(iou_thresh=float(own.iou_thresh))
     raise InputError(f'{checkpoint}: invalid test setting in its meta: {problem}')
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def set_test_flip(cfg: mmcv.Config, flip: bool) -> None:
@@ -212,22 +227,24 @@ def run_patches(model: torch.nn.Module, img_patches: np.ndarray, mask_patches: n
 
 
 def add_test_options(parser: argparse.ArgumentParser) -> None:
-    """``--iou-thresh`` and ``--flip``/``--no-flip`` of the tools; ``None`` unless given: the
-    checkpoint's own (:func:`for_model`, :func:`init_refiner`)."""
+    """``--iou-thresh``, ``--patch-size`` and ``--flip``/``--no-flip`` of the tools; ``None``
+    unless given: the checkpoint's own (:func:`for_model`, :func:`init_refiner`)."""
     parser.add_argument('--iou-thresh', type=float,
                         help="NMS IoU threshold (default: the checkpoint's own, else 0.25)")
+    parser.add_argument('--patch-size', type=int,
+                        help="side of the boundary boxes in px (default: the checkpoint's own, "
+                        'else 64)')
     parser.add_argument('--flip', action=argparse.BooleanOptionalAction,
                         help="flip test-time augmentation (default: the checkpoint's own, else "
                         'the config)')
 
 
 def for_model(cfg: PatchConfig, model: torch.nn.Module) -> PatchConfig:
-    """``cfg`` with ``min_size`` and ``iou_thresh`` left ``None`` set to the model's own."""
-    if cfg.min_size is None:
-        cfg = cfg._replace(min_size=getattr(model, 'min_size', 0))
-    if cfg.iou_thresh is None:
-        cfg = cfg._replace(iou_thresh=getattr(model, 'iou_thresh', IOU_THRESH))
-    return cfg
+    """``cfg`` with ``min_size``, ``iou_thresh`` and ``patch_size`` left ``None`` set to the
+    model's own."""
+    own = {k: getattr(model, k, d) for k, d in (('min_size', 0), ('iou_thresh', IOU_THRESH),
+                                                ('patch_size', PATCH_SIZE))}
+    return cfg._replace(**{k: v for k, v in own.items() if getattr(cfg, k) is None})
 
 
 def refine_masks(model: torch.nn.Module, image: np.ndarray, masks: Sequence[np.ndarray],
@@ -248,7 +265,7 @@ def _read_image(image: Union[str, np.ndarray]) -> np.ndarray:
 
 
 def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
-           iou_thresh: Optional[float] = None, patch_size: int = 64, padding: int = 0,
+           iou_thresh: Optional[float] = None, patch_size: Optional[int] = None, padding: int = 0,
            batch_size: int = 256, min_size: Optional[int] = None):
     """Refine the instance masks of one image.
 
@@ -259,7 +276,8 @@ def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
             (with ``segmentation``).
         iou_thresh: NMS IoU threshold of the boundary boxes (larger: more patches); default:
             the model's own, else 0.25.
-        patch_size, padding: Box side and context padding, in image pixels.
+        patch_size: Box side in image pixels; default: the model's own, else 64.
+        padding: Context padding of the boxes, in image pixels.
         batch_size: Patches per forward pass.
         min_size: Instances smaller than this (px, longer side of their box) keep their
             coarse mask; default: the model's own (see :class:`~bpr.core.PatchConfig`).

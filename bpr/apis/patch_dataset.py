@@ -49,7 +49,7 @@ def _split_image(job, out_dir: str, mode: str, cfg: PatchConfig, img_dir: str) -
             for name, patch in zip(names, patches):
                 mmcv.imwrite(patch, osp.join(out_dir, sub, mode, name + '.png'))
         record = dict(inst_id=int(inst_id), image_id=res['image_id'], height=h, width=w,
-                      patch_size=cfg.patch_size, padding=cfg.padding,
+                      patch_size=cfg.box_size, padding=cfg.padding,
                       boxes=boxes.tolist(), patches=names)
         with open(osp.join(out_dir, 'detail_dir', mode, f'{inst_id:08d}.json'), 'w') as f:
             json.dump(record, f)

@@ -15,6 +15,7 @@ from .masks import foreground_box
 
 SAMPLINGS = ('nms', 'nms_stable', 'grid')
 IOU_THRESH = 0.25  # NMS IoU threshold of the boundary boxes when neither user nor model sets one
+PATCH_SIZE = 64  # side of the boundary boxes when neither user nor model sets one (the paper's)
 SAMPLING_HELP = ("patch boxes: dense + NMS as the original BPR (nms), the same with ties broken "
                  "in row-major order (nms_stable), or the regular grid (ablation)")
 
@@ -35,19 +36,25 @@ class PatchConfig(NamedTuple):
     (docs/benchmarks.md). ``0`` refines every instance, as the original; ``None`` (default)
     takes the model's own value (``min_size`` in its checkpoint's meta, else 0).
 
-    ``iou_thresh``: ``None`` (default) likewise takes the model's own value (``iou_thresh`` in
-    its checkpoint's meta), else :data:`IOU_THRESH`, the original's COCO setting.
+    ``iou_thresh`` and ``patch_size``: ``None`` (default) likewise takes the model's own value
+    (in its checkpoint's meta), else :data:`IOU_THRESH`, the original's COCO setting, and
+    :data:`PATCH_SIZE`, the paper's.
     """
-    patch_size: int = 64
+    patch_size: Optional[int] = None
     padding: int = 0
     iou_thresh: Optional[float] = None
     sampling: str = 'nms'
     min_size: Optional[int] = None
 
     @property
+    def box_size(self) -> int:
+        """Side of a boundary box: ``patch_size``, else :data:`PATCH_SIZE`."""
+        return PATCH_SIZE if self.patch_size is None else self.patch_size
+
+    @property
     def side(self) -> int:
         """Side of a cropped patch, padding included."""
-        return self.patch_size + 2 * self.padding
+        return self.box_size + 2 * self.padding
 
 
 def boundary_score(mask: np.ndarray) -> np.ndarray:
@@ -132,8 +139,8 @@ def propose(mask: np.ndarray, cfg: PatchConfig, offset=(0, 0), image_size=None) 
     if cfg.sampling not in SAMPLINGS:
         raise ValueError(f'patch sampling {cfg.sampling!r}: expected one of {SAMPLINGS}')
     if cfg.sampling == 'grid':
-        return move_inside(grid_boxes(boundary_score(mask), cfg.patch_size, offset), h, w)
-    boxes, scores = dense_boxes(boundary_score(mask), cfg.patch_size)
+        return move_inside(grid_boxes(boundary_score(mask), cfg.box_size, offset), h, w)
+    boxes, scores = dense_boxes(boundary_score(mask), cfg.box_size)
     boxes[:, [0, 2]] += offset[0]
     boxes[:, [1, 3]] += offset[1]
     iou_thresh = IOU_THRESH if cfg.iou_thresh is None else cfg.iou_thresh
