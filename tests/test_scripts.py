@@ -518,6 +518,13 @@ def test_publish_model_fp16_min_size_and_weight_average(tmp_path):
     # the averaged checkpoint loads strictly for inference
     from bpr.apis import init_refiner
     assert init_refiner(TINY_CONFIG, str(out), device='cpu').min_size == 96
+    # republished with one more test setting: the same weights, the rest of the meta kept
+    again = tmp_path / 'again.pth'
+    run(['python', 'tools/publish_model.py', str(out), str(again), '--patch-size', '40'])
+    rep = torch.load(str(again), weights_only=True)
+    assert {k: v for k, v in rep['meta'].items() if k != 'patch_size'} == pub['meta']
+    assert rep['meta']['patch_size'] == 40 and torch.equal(rep['state_dict'][key],
+                                                           pub['state_dict'][key])
     # two different networks: one line naming the base
     other = tmp_path / 'other.pth'
     torch.save(dict(state_dict={key: sa[key][:1]}), str(other))
