@@ -24,7 +24,8 @@
 #          ALPHA, default 0.7; publish_model.py --base), its BatchNorm statistics
 #          re-estimated on BN_PATCHES training patches (default 4096; 0: the average of the
 #          two models' statistics), and its test settings: min_size MIN_SIZE, NMS IoU
-#          TEST_IOU (default 0.55) and flip test-time augmentation unless TEST_FLIP=0.
+#          TEST_IOU (default 0.55), patch size TEST_PATCH (default 48) and flip test-time
+#          augmentation unless TEST_FLIP=0.
 #          Evaluate it with CKPT=WORK/default.pth and the `small` steps of this script and of
 #          pennfudan.sh.
 #   tune   (after train with TRAIN_EVERY > 1) choose ALPHA on a tuning split that neither the
@@ -52,7 +53,7 @@ release() {  # release OUT ALPHA: the fine-tuned weights averaged with BASE's, s
   local flip=--flip
   [ "${TEST_FLIP:-1}" = 1 ] || flip=--no-flip
   py publish_model.py "$WORK/train/latest.pth" "$1" --fp16 --min-size "$MIN_SIZE" \
-    --iou-thresh "${TEST_IOU:-0.55}" "$flip" --base "${BASE:-$CKPT}" --alpha "$2" "${recal[@]}"
+    --iou-thresh "${TEST_IOU:-0.55}" --patch-size "${TEST_PATCH:-48}" "$flip" --base "${BASE:-$CKPT}" --alpha "$2" "${recal[@]}"
 }
 refine() {  # refine COARSE OUT [OPTIONS]
   IMG_DIR=$DATA/duts_tr/images GT_JSON=$WORK/heldout_gt.json GPUS=$GPUS \
