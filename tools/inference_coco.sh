@@ -28,5 +28,5 @@ shift 4
 exec sh "$BPR_ROOT/tools/launch.sh" "$BPR_ROOT/tools/refine_coco.py" \
   "$CONFIG" "$CKPT" "$COARSE" "$OUT" --img-dir "$IMG_DIR" --gt-json "$GT_JSON" \
   ${IOU_THRESH:+--iou-thresh "$IOU_THRESH"} ${MIN_SIZE:+--min-size "$MIN_SIZE"} $FLIP_OPT \
-  ${PATCH_SIZE:+--patch-size "$PATCH_SIZE"} --padding "${PADDING:-0}" --sampling "${SAMPLING:-nms}" \
-  --batch-size "${BATCH_SIZE:-256}" "$@"
+  ${PATCH_SIZE:+--patch-size "$PATCH_SIZE"} --padding "${PADDING:-0}" \
+  --sampling "${SAMPLING:-nms}" --batch-size "${BATCH_SIZE:-256}" "$@"

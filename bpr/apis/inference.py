@@ -71,7 +71,7 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
     cfg.model.train_cfg = None
     model = build_segmentor(cfg.model, test_cfg=cfg.get('test_cfg'))
     model = revert_sync_batchnorm(model)
-    own = TestSettings()
+    own = ReleaseSettings()
     if checkpoint is None or checkpoint == 'none':
         if checkpoint is None:
             warnings.warn('init_refiner: no checkpoint, the network is randomly initialised')
@@ -99,7 +99,7 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
     return model.to(PRECISIONS[precision])
 
 
-class TestSettings(NamedTuple):
+class ReleaseSettings(NamedTuple):
     """The test settings a checkpoint was released with (its meta), defaults when none."""
     min_size: int = 0
     iou_thresh: float = IOU_THRESH
@@ -107,10 +107,10 @@ class TestSettings(NamedTuple):
     patch_size: int = PATCH_SIZE
 
 
-def test_settings(meta: dict, checkpoint: str) -> TestSettings:
-    """The :class:`TestSettings` of a checkpoint's meta; :class:`InputError` naming the file
+def test_settings(meta: dict, checkpoint: str) -> ReleaseSettings:
+    """The :class:`ReleaseSettings` of a checkpoint's meta; :class:`InputError` naming the file
     when one is not a valid value."""
-    own = TestSettings(**{k: meta.get(k, d) for k, d in TestSettings._field_defaults.items()})
+    own = ReleaseSettings(**{k: meta.get(k, d) for k, d in ReleaseSettings._field_defaults.items()})
     if not _is_int(own.min_size) or own.min_size < 0:
         problem = f'min_size {own.min_size!r} (expected an integer >= 0)'
     elif isinstance(own.iou_thresh, bool) or not isinstance(own.iou_thresh, (int, float)) \
