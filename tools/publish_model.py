@@ -22,11 +22,12 @@ import os
 import torch
 
 from bpr.apis import DEFAULT_CONFIG
+from bpr.apis.inference import ReleaseSettings
 from bpr.apis.recalibrate import recalibrated_state
 from bpr.core.checkpoint import interpolate_weights, load_file, state_dict_of
 from bpr.core.io import atomic_write, check_output, cli
 
-TEST_SETTINGS = ('min_size', 'iou_thresh', 'flip', 'patch_size')
+TEST_SETTINGS = ReleaseSettings._fields
 
 
 @cli

@@ -15,7 +15,7 @@ Evaluate OUT_JSON with tools/eval.py to see how much a perfect refiner could gai
 import argparse
 
 from bpr.apis import DEFAULT_CHECKPOINT
-from bpr.apis.inference import test_settings
+from bpr.apis.inference import for_model, test_settings
 from bpr.core import PatchConfig
 from bpr.core.checkpoint import load_file
 from bpr.core.io import check_output, cli, dump_json, load_gt, load_results
@@ -51,13 +51,12 @@ def main(argv=None):
     if args.band is not None and args.stride != 1:
         parser.error('--stride applies to patches, not to --band')
     check_output(args.out_json, [args.coarse_json, args.gt_json])
-    if args.checkpoint and None in (args.iou_thresh, args.patch_size):
-        ckpt = DEFAULT_CHECKPOINT if args.checkpoint == 'default' else args.checkpoint
-        own = test_settings(load_file(ckpt, map_location='cpu').get('meta', {}), ckpt)
-        args.iou_thresh = own.iou_thresh if args.iou_thresh is None else args.iou_thresh
-        args.patch_size = own.patch_size if args.patch_size is None else args.patch_size
     cfg = PatchConfig(args.patch_size, args.padding, args.iou_thresh, args.sampling,
                       args.min_size)
+    if args.checkpoint:
+        ckpt = DEFAULT_CHECKPOINT if args.checkpoint == 'default' else args.checkpoint
+        cfg = for_model(cfg, test_settings(load_file(ckpt, map_location='cpu').get('meta', {}),
+                                           ckpt))
     if args.stride < 1 or cfg.side % args.stride:
         parser.error('--stride must divide the padded patch size (--patch-size + 2 x --padding)')
     gt = load_gt(args.gt_json)

@@ -81,8 +81,8 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
         model.CLASSES = meta.get('CLASSES', ('background', 'foreground'))
         # the test settings this model was released with (measured, in its model card)
         own = test_settings(meta, checkpoint)
-    model.min_size, model.iou_thresh, model.patch_size = own.min_size, own.iou_thresh, \
-        own.patch_size
+    for key in PATCH_SETTINGS:
+        setattr(model, key, getattr(own, key))
     if own.flip is not None:  # the checkpoint's flip, under the caller's config options
         set_test_flip(cfg, own.flip)
         cfg.merge_from_dict(cfg_options or {})
@@ -110,7 +110,8 @@ class ReleaseSettings(NamedTuple):
 def test_settings(meta: dict, checkpoint: str) -> ReleaseSettings:
     """The :class:`ReleaseSettings` of a checkpoint's meta; :class:`InputError` naming the file
     when one is not a valid value."""
-    own = ReleaseSettings(**{k: meta.get(k, d) for k, d in ReleaseSettings._field_defaults.items()})
+    own = ReleaseSettings(**{k: meta.get(k, d)
+                             for k, d in ReleaseSettings._field_defaults.items()})
     if not _is_int(own.min_size) or own.min_size < 0:
         problem = f'min_size {own.min_size!r} (expected an integer >= 0)'
     elif isinstance(own.iou_thresh, bool) or not isinstance(own.iou_thresh, (int, float)) \
@@ -123,6 +124,10 @@ def test_settings(meta: dict, checkpoint: str) -> ReleaseSettings:
     else:
         return own._replace(iou_thresh=float(own.iou_thresh))
     raise InputError(f'{checkpoint}: invalid test setting in its meta: {problem}')
+
+
+# the settings of boundary patches (PatchConfig fields) that a model may carry
+PATCH_SETTINGS = ('min_size', 'iou_thresh', 'patch_size')
 
 
 def _is_int(value) -> bool:
@@ -239,12 +244,12 @@ def add_test_options(parser: argparse.ArgumentParser) -> None:
                         'the config)')
 
 
-def for_model(cfg: PatchConfig, model: torch.nn.Module) -> PatchConfig:
+def for_model(cfg: PatchConfig, model: Union[torch.nn.Module, ReleaseSettings]) -> PatchConfig:
     """``cfg`` with ``min_size``, ``iou_thresh`` and ``patch_size`` left ``None`` set to the
-    model's own."""
-    own = {k: getattr(model, k, d) for k, d in (('min_size', 0), ('iou_thresh', IOU_THRESH),
-                                                ('patch_size', PATCH_SIZE))}
-    return cfg._replace(**{k: v for k, v in own.items() if getattr(cfg, k) is None})
+    model's own (from :func:`init_refiner`, or a checkpoint's :func:`test_settings`)."""
+    default = ReleaseSettings()
+    return cfg._replace(**{k: getattr(model, k, getattr(default, k)) for k in PATCH_SETTINGS
+                           if getattr(cfg, k) is None})
 
 
 def refine_masks(model: torch.nn.Module, image: np.ndarray, masks: Sequence[np.ndarray],
@@ -265,8 +270,8 @@ def _read_image(image: Union[str, np.ndarray]) -> np.ndarray:
 
 
 def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
-           iou_thresh: Optional[float] = None, patch_size: Optional[int] = None, padding: int = 0,
-           batch_size: int = 256, min_size: Optional[int] = None):
+           iou_thresh: Optional[float] = None, patch_size: Optional[int] = None,
+           padding: int = 0, batch_size: int = 256, min_size: Optional[int] = None):
     """Refine the instance masks of one image.
 
     Args:

@@ -53,7 +53,8 @@ release() {  # release OUT ALPHA: the fine-tuned weights averaged with BASE's, s
   local flip=--flip
   [ "${TEST_FLIP:-1}" = 1 ] || flip=--no-flip
   py publish_model.py "$WORK/train/latest.pth" "$1" --fp16 --min-size "$MIN_SIZE" \
-    --iou-thresh "${TEST_IOU:-0.55}" --patch-size "${TEST_PATCH:-48}" "$flip" --base "${BASE:-$CKPT}" --alpha "$2" "${recal[@]}"
+    --iou-thresh "${TEST_IOU:-0.55}" --patch-size "${TEST_PATCH:-48}" "$flip" \
+    --base "${BASE:-$CKPT}" --alpha "$2" "${recal[@]}"
 }
 refine() {  # refine COARSE OUT [OPTIONS]
   IMG_DIR=$DATA/duts_tr/images GT_JSON=$WORK/heldout_gt.json GPUS=$GPUS \
