@@ -233,6 +233,37 @@ def test_visualize_tool_writes_pictures(coco, tmp_path):
     assert pic.shape == (96, 2 * 128 + 8, 3)
 
 
+def _visualize(coco, out, *options):
+    return subprocess.run([sys.executable, osp.join(ROOT, 'tools/visualize.py'), coco['gt'],
+                           coco['img_dir'], coco['coarse'], coco['coarse'], str(out), *options],
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+
+
+def test_visualize_shows_the_patches_of_the_checkpoint(coco, tmp_path):
+    import cv2
+    import torch
+    ckpt, bad = tmp_path / 'small.pth', tmp_path / 'bad.pth'
+    torch.save(dict(meta=dict(min_size=10000), state_dict={}), ckpt)
+    torch.save(dict(meta=dict(patch_size='big'), state_dict={}), bad)
+
+    def white(options):  # white pixels on the coarse (left) side: the patch boxes
+        out = tmp_path / options[-1].replace('.', '_')
+        proc = _visualize(coco, out, '--num', '1', *options)
+        assert proc.returncode == 0, proc.stderr
+        pic = cv2.imread(str(out / os.listdir(out)[0]))
+        return int(np.all(pic[:, :128] == 255, axis=2).sum())
+
+    every = white(['--checkpoint', 'none'])
+    assert white(['--checkpoint', str(ckpt)]) < every  # its min_size: no instance refined
+    assert white(['--checkpoint', str(ckpt), '--min-size', '0']) == every
+    proc = _visualize(coco, tmp_path / 'bad', '--checkpoint', str(bad))
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1] == \
+        f"error: {bad}: invalid test setting in its meta: patch_size 'big' " \
+        '(expected an integer >= 2)'
+    assert not (tmp_path / 'bad').exists()
+
+
 def test_boundary_fscore_known_values():
     from bpr.evaluation import boundary_fscore
     m = _box(20, 100, 30, 130)

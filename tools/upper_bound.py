@@ -14,10 +14,8 @@ Evaluate OUT_JSON with tools/eval.py to see how much a perfect refiner could gai
 """
 import argparse
 
-from bpr.apis import DEFAULT_CHECKPOINT
-from bpr.apis.inference import for_model, test_settings
+from bpr.apis.inference import checkpoint_settings, for_model
 from bpr.core import PatchConfig
-from bpr.core.checkpoint import load_file
 from bpr.core.io import check_output, cli, dump_json, load_gt, load_results
 from bpr.core.patches import SAMPLING_HELP, SAMPLINGS
 from bpr.evaluation import upper_bound_results
@@ -54,9 +52,7 @@ def main(argv=None):
     cfg = PatchConfig(args.patch_size, args.padding, args.iou_thresh, args.sampling,
                       args.min_size)
     if args.checkpoint:
-        ckpt = DEFAULT_CHECKPOINT if args.checkpoint == 'default' else args.checkpoint
-        cfg = for_model(cfg, test_settings(load_file(ckpt, map_location='cpu').get('meta', {}),
-                                           ckpt))
+        cfg = for_model(cfg, checkpoint_settings(args.checkpoint))
     if args.stride < 1 or cfg.side % args.stride:
         parser.error('--stride must divide the padded patch size (--patch-size + 2 x --padding)')
     gt = load_gt(args.gt_json)

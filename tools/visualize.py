@@ -1,10 +1,12 @@
 """Draw coarse vs refined contours (and GT, and the selected patches) on images.
 
     python tools/visualize.py GT_JSON IMG_DIR COARSE_JSON REFINED_JSON OUT_DIR [--num 5]
-        [--best] [--crop] [--gt]
+        [--best] [--crop] [--gt] [--checkpoint CKPT]
 
 Writes OUT_DIR/<image stem>.png: left the coarse contours (orange) with the selected patches
-(white boxes), right the refined contours (green); GT contours (blue, thin) with --gt.
+(white boxes), right the refined contours (green); GT contours (blue, thin) with --gt. The
+patches shown are those that ``--checkpoint`` (default: the project's model) refines: its
+patch size, NMS IoU threshold and ``min_size``, unless the options below say otherwise.
 """
 import argparse
 import os
@@ -14,6 +16,7 @@ import sys
 import cv2
 import numpy as np
 
+from bpr.apis.inference import checkpoint_settings, for_model
 from bpr.core import PatchConfig, decode, extract_instance
 from bpr.core.io import check_output, cli, group_by_image, load_gt, load_results
 from bpr.core.visualize import side_by_side
@@ -34,9 +37,15 @@ def main(argv=None):
     parser.add_argument('--num', type=int, default=5)
     parser.add_argument('--gt', action='store_true', help='draw the GT contours too')
     parser.add_argument('--crop', action='store_true', help='crop to the instances')
-    parser.add_argument('--iou-thresh', type=float, default=0.25, help='for the patches shown')
-    parser.add_argument('--patch-size', type=int, default=64)
+    parser.add_argument('--checkpoint', default='default',
+                        help="whose patches are shown: a checkpoint file, 'default' (the "
+                        "project's model) or 'none' (NMS IoU 0.25, patch 64, every instance)")
+    parser.add_argument('--iou-thresh', type=float, help="default: the checkpoint's own")
+    parser.add_argument('--patch-size', type=int, help="default: the checkpoint's own")
+    parser.add_argument('--min-size', type=int, help="default: the checkpoint's own")
     args = parser.parse_args(argv)
+    cfg = for_model(PatchConfig(args.patch_size, 0, args.iou_thresh, min_size=args.min_size),
+                    checkpoint_settings(args.checkpoint))
     check_output(args.out_dir, folder=True)
     gt = load_gt(args.gt_json)
     coarse = load_results(args.coarse_json, gt, args.gt_json)
@@ -48,7 +57,6 @@ def main(argv=None):
     groups = group_by_image(coarse)
     ids = args.image_ids or (largest_gains(gt, coarse, refined) if args.best else
                              sorted(groups))[:args.num]
-    cfg = PatchConfig(args.patch_size, 0, args.iou_thresh)
     os.makedirs(args.out_dir, exist_ok=True)
     for image_id in ids:
         info = images[image_id]

@@ -14,7 +14,7 @@ from mmseg.datasets.builder import PIPELINES
 from mmseg.models import build_segmentor
 
 from ..core import PatchConfig, decode, encode, extract_image, reassemble_image
-from ..core.checkpoint import load_weights
+from ..core.checkpoint import load_file, load_weights
 from ..core.io import InputError, read_image
 from ..core.patches import IOU_THRESH, PATCH_SIZE
 from ..models import fuse_conv_bn
@@ -124,6 +124,16 @@ def test_settings(meta: dict, checkpoint: str) -> ReleaseSettings:
     else:
         return own._replace(iou_thresh=float(own.iou_thresh))
     raise InputError(f'{checkpoint}: invalid test setting in its meta: {problem}')
+
+
+def checkpoint_settings(checkpoint: str) -> ReleaseSettings:
+    """The :class:`ReleaseSettings` of a checkpoint file, read without building the model:
+    ``'default'`` is the project's model, ``'none'`` the defaults of an unreleased one."""
+    if checkpoint == 'none':
+        return ReleaseSettings()
+    path = DEFAULT_CHECKPOINT if checkpoint == 'default' else checkpoint
+    ckpt = load_file(path, map_location='cpu')
+    return test_settings(ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}, path)
 
 
 # the settings of boundary patches (PatchConfig fields) that a model may carry

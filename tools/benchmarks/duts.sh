@@ -84,7 +84,8 @@ sys.exit('the composed results differ from a real --min-size run' if a != b else
     "heldout_upper_min$MIN_SIZE.json" --out metrics_small.json) ;;
 pictures)
   py visualize.py "$WORK/heldout_gt.json" "$DATA/duts_tr/images" "$WORK/heldout_coarse.json" \
-    "$WORK/heldout_min$MIN_SIZE.json" "$WORK/pictures" --best --num "${NUM:-6}" --crop --gt ;;
+    "$WORK/heldout_min$MIN_SIZE.json" "$WORK/pictures" --best --num "${NUM:-6}" --crop --gt \
+    --checkpoint "$CKPT" --min-size "$MIN_SIZE" ;;
 train)
   subset=$WORK/train_gt.json
   if [ "${TRAIN_EVERY:-1}" -gt 1 ]; then

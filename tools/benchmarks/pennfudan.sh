@@ -204,6 +204,6 @@ speed)
   py benchmarks/bench_cityscapes.py --images 8 --masks 50 --repeat 3 ;;
 pictures)
   py visualize.py "$WORK/val_gt.json" "$DATA" "$WORK/val_coarse_g14.json" \
-    "$WORK/val_refined_g14.json" "$WORK/pictures" --num 42 --crop --gt ;;
+    "$WORK/val_refined_g14.json" "$WORK/pictures" --num 42 --crop --gt --checkpoint "$CKPT" ;;
 *) echo "unknown step $step" >&2; exit 2 ;;
 esac; done
