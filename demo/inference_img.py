@@ -16,6 +16,7 @@ from bpr.apis.inference import add_test_options  # noqa: E402
 from bpr.compat import ShowSilenced  # noqa: E402
 from bpr.core import PatchConfig  # noqa: E402
 from bpr.core.io import cli  # noqa: E402
+from bpr.core.patches import setting_arg  # noqa: E402
 
 
 @cli
@@ -29,7 +30,7 @@ def main(argv=None):
                         help='output picture')
     parser.add_argument('--device', help='cuda, cpu, ... (default: cuda if available)')
     add_test_options(parser)
-    parser.add_argument('--padding', type=int, default=0)
+    parser.add_argument('--padding', type=setting_arg('padding'), default=0)
     parser.add_argument('--verbose', action=ShowSilenced)
     args = parser.parse_args(argv)
     if args.img and not args.masks:

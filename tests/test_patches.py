@@ -136,6 +136,45 @@ def test_larger_threshold_gives_more_patches():
     assert counts[0] <= counts[1] < counts[2]
 
 
+@pytest.mark.parametrize('cfg, message', [
+    (PatchConfig(1), 'patch patch_size 1: expected an integer >= 2'),
+    (PatchConfig(32.0), 'patch patch_size 32.0: expected an integer >= 2'),
+    (PatchConfig(32, -1), 'patch padding -1: expected an integer >= 0'),
+    (PatchConfig(32, 0, 0.0), r'patch iou_thresh 0\.0: expected a number in \(0, 1\]'),
+    (PatchConfig(32, 0, 1.5), r'patch iou_thresh 1\.5: expected a number in \(0, 1\]'),
+    (PatchConfig(32, 0, 0.25, 'nms', -8), 'patch min_size -8: expected an integer >= 0'),
+    (PatchConfig(32, 0, 0.25, 'dense'), "patch sampling 'dense': expected one of"),
+])
+def test_patch_settings_out_of_range_are_refused(cfg, message):
+    from bpr.apis import for_model
+    _, masks = scene(80, 80, seed=1)
+    with pytest.raises(ValueError, match=message):
+        cfg.check()
+    with pytest.raises(ValueError, match=message):
+        extract_instance(masks[0], cfg)  # no boxes made of them
+    with pytest.raises(ValueError, match=message):
+        for_model(cfg, object())
+
+
+def test_valid_patch_settings_pass():
+    for cfg in (PatchConfig(), PatchConfig(2, 0, 1.0, 'grid', 0), PatchConfig(48, 4, 0.55)):
+        assert cfg.check() is cfg
+
+
+def test_setting_arg_is_the_usage_error_of_the_tools():
+    import argparse
+    from bpr.core.patches import setting_arg
+    assert setting_arg('patch_size')('48') == 48 and setting_arg('iou_thresh')('1') == 1.0
+    for name, text, expected in [('patch_size', '1', 'an integer >= 2'),
+                                 ('patch_size', '48.5', 'an integer >= 2'),
+                                 ('iou_thresh', 'nan', 'a number in (0, 1]'),
+                                 ('iou_thresh', 'x', 'a number in (0, 1]'),
+                                 ('min_size', '-1', 'an integer >= 0')]:
+        with pytest.raises(argparse.ArgumentTypeError) as err:
+            setting_arg(name)(text)
+        assert str(err.value) == f'{text!r}: expected {expected}'
+
+
 def test_box_larger_than_image_goes_to_corner():
     moved = move_inside(np.array([[-10, -5, 54, 59]]), 30, 40)
     assert moved.tolist() == [[0, 0, 64, 64]]

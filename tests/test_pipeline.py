@@ -164,6 +164,31 @@ def test_bad_inputs_through_the_cli(coco, tmp_path):
         assert not out.parent.exists() or not os.listdir(out.parent)
 
 
+@pytest.mark.parametrize('tool, option, value, expected', [
+    ('tools/refine_coco.py', '--patch-size', '0', "'0': expected an integer >= 2"),
+    ('tools/refine_coco.py', '--iou-thresh', '0', "'0': expected a number in (0, 1]"),
+    ('tools/refine_coco.py', '--min-size', '-5', "'-5': expected an integer >= 0"),
+    ('tools/visualize.py', '--patch-size', '1', "'1': expected an integer >= 2"),
+    ('tools/upper_bound.py', '--padding', '-2', "'-2': expected an integer >= 0"),
+    ('tools/split_patches.py', '--iou-thresh', '2', "'2': expected a number in (0, 1]"),
+])
+def test_patch_options_out_of_range_are_usage_errors(coco, tmp_path, tool, option, value,
+                                                      expected):
+    out = tmp_path / 'out' / 'result'
+    args = {'tools/refine_coco.py': [TINY_CONFIG, 'none', coco['coarse'], str(out), '--img-dir',
+                                     coco['img_dir'], '--gt-json', coco['gt']],
+            'tools/visualize.py': [coco['gt'], coco['img_dir'], coco['coarse'], coco['coarse'],
+                                   str(out)],
+            'tools/upper_bound.py': [coco['coarse'], coco['gt'], str(out)],
+            'tools/split_patches.py': [coco['coarse'], coco['gt'], coco['img_dir'], str(out)]}
+    proc = subprocess.run([sys.executable, osp.join(ROOT, tool)] + args[tool] + [option, value],
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].endswith(f'argument {option}: {expected}'), \
+        proc.stderr
+    assert not (tmp_path / 'out').exists()
+
+
 def test_on_disk_path_matches_in_memory_path(coco, patches, model, tmp_path):
     """test.py's per-patch outputs merged back == the in-memory refinement (identity net)."""
     from mmseg.datasets import build_dataset

@@ -489,12 +489,13 @@ def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):
     torch.save(dict(saved, meta=dict(saved['meta'], patch_size=1.5)), bad)
     with pytest.raises(InputError, match=r'patch_size 1\.5 \(expected an integer >= 2\)'):
         init_refiner(TINY_CONFIG, bad, 'cpu')
-    for opt, value, problem in [('--iou-thresh', '1.5', 'must be in (0, 1], got 1.5'),
-                                ('--patch-size', '1', 'must be >= 2, got 1')]:
+    for opt, value, problem in [('--iou-thresh', '1.5', "'1.5': expected a number in (0, 1]"),
+                                ('--patch-size', '1', "'1': expected an integer >= 2"),
+                                ('--min-size', '-1', "'-1': expected an integer >= 0")]:
         proc = subprocess.run(['python', 'tools/publish_model.py', ckpt,
                                str(tmp_path / 'x.pth'), opt, value], cwd=ROOT,
                               capture_output=True, text=True)
-        assert proc.returncode == 2 and f'{opt} {problem}' in proc.stderr
+        assert proc.returncode == 2 and f'argument {opt}: {problem}' in proc.stderr
     assert not (tmp_path / 'bad.json').exists() and not (tmp_path / 'x.pth').exists()
 
 

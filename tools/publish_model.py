@@ -26,6 +26,7 @@ from bpr.apis.inference import ReleaseSettings
 from bpr.apis.recalibrate import recalibrated_state
 from bpr.core.checkpoint import interpolate_weights, load_file, state_dict_of
 from bpr.core.io import atomic_write, check_output, cli
+from bpr.core.patches import setting_arg
 
 TEST_SETTINGS = ReleaseSettings._fields
 
@@ -36,13 +37,13 @@ def main(argv=None):
     parser.add_argument('in_file')
     parser.add_argument('out_file')
     parser.add_argument('--fp16', action='store_true', help='store floating weights as float16')
-    parser.add_argument('--min-size', type=int,
+    parser.add_argument('--min-size', type=setting_arg('min_size'),
                         help='smallest instance (px, longer box side) the model refines: '
                         'stored in its meta, the default of inference')
-    parser.add_argument('--iou-thresh', type=float,
+    parser.add_argument('--iou-thresh', type=setting_arg('iou_thresh'),
                         help='NMS IoU threshold of the boundary boxes: stored in its meta, the '
                         'default of inference')
-    parser.add_argument('--patch-size', type=int,
+    parser.add_argument('--patch-size', type=setting_arg('patch_size'),
                         help='side of the boundary boxes in px: stored in its meta, the default '
                         'of inference')
     parser.add_argument('--flip', action=argparse.BooleanOptionalAction,
@@ -60,12 +61,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not 0 <= args.alpha <= 1:
         parser.error(f'--alpha must be in [0, 1], got {args.alpha}')
-    if args.iou_thresh is not None and not 0 < args.iou_thresh <= 1:
-        parser.error(f'--iou-thresh must be in (0, 1], got {args.iou_thresh}')
-    if args.min_size is not None and args.min_size < 0:
-        parser.error(f'--min-size must be >= 0, got {args.min_size}')
-    if args.patch_size is not None and args.patch_size < 2:
-        parser.error(f'--patch-size must be >= 2, got {args.patch_size}')
     if args.bn_patches < 1:
         parser.error(f'--bn-patches must be positive, got {args.bn_patches}')
     check_output(args.out_file, [args.in_file] + ([args.base] if args.base else []))

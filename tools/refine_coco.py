@@ -18,7 +18,7 @@ from bpr.apis.inference import PRECISIONS, add_test_options
 from bpr.compat import ShowSilenced
 from bpr.core import PatchConfig
 from bpr.core.io import cli
-from bpr.core.patches import SAMPLING_HELP, SAMPLINGS
+from bpr.core.patches import SAMPLING_HELP, SAMPLINGS, setting_arg
 
 
 @cli
@@ -32,9 +32,9 @@ def main(argv=None):
     parser.add_argument('--img-dir', required=True)
     parser.add_argument('--gt-json', required=True, help='COCO GT: image ids, names, sizes')
     add_test_options(parser)
-    parser.add_argument('--padding', type=int, default=0)
+    parser.add_argument('--padding', type=setting_arg('padding'), default=0)
     parser.add_argument('--sampling', choices=SAMPLINGS, default='nms', help=SAMPLING_HELP)
-    parser.add_argument('--min-size', type=int,
+    parser.add_argument('--min-size', type=setting_arg('min_size'),
                         help='instances smaller than this (px, longer box side) keep their '
                         "coarse mask (default: the checkpoint's own, else 0)")
     parser.add_argument('--batch-size', type=int, default=256, help='patches per forward')

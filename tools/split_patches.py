@@ -9,7 +9,7 @@ import argparse
 from bpr.apis.patch_dataset import split_patches
 from bpr.core import PatchConfig
 from bpr.core.io import check_output, cli
-from bpr.core.patches import SAMPLING_HELP, SAMPLINGS
+from bpr.core.patches import SAMPLING_HELP, SAMPLINGS, setting_arg
 
 
 @cli
@@ -20,10 +20,10 @@ def main(argv=None):
     parser.add_argument('img_dir', help='folder of the images (file_name relative to it)')
     parser.add_argument('out_dir', help='output folder (DATA_ROOT of training)')
     parser.add_argument('--mode', choices=['train', 'val'], default='train')
-    parser.add_argument('--iou-thresh', type=float, default=0.25,
+    parser.add_argument('--iou-thresh', type=setting_arg('iou_thresh'), default=0.25,
                         help='NMS IoU threshold of boundary boxes (larger: more patches)')
-    parser.add_argument('--patch-size', type=int, default=64)
-    parser.add_argument('--padding', type=int, default=0)
+    parser.add_argument('--patch-size', type=setting_arg('patch_size'), default=64)
+    parser.add_argument('--padding', type=setting_arg('padding'), default=0)
     parser.add_argument('--sampling', choices=SAMPLINGS, default='nms', help=SAMPLING_HELP)
     parser.add_argument('--sample-inst', type=int, help='keep N random instances')
     parser.add_argument('--seed', type=int, default=0, help='seed of --sample-inst')

@@ -17,7 +17,7 @@ import argparse
 from bpr.apis.inference import checkpoint_settings, for_model
 from bpr.core import PatchConfig
 from bpr.core.io import check_output, cli, dump_json, load_gt, load_results
-from bpr.core.patches import SAMPLING_HELP, SAMPLINGS
+from bpr.core.patches import SAMPLING_HELP, SAMPLINGS, setting_arg
 from bpr.evaluation import upper_bound_results
 
 
@@ -27,15 +27,15 @@ def main(argv=None):
     parser.add_argument('coarse_json')
     parser.add_argument('gt_json')
     parser.add_argument('out_json')
-    parser.add_argument('--iou-thresh', type=float,
+    parser.add_argument('--iou-thresh', type=setting_arg('iou_thresh'),
                         help='NMS IoU threshold (default: the --checkpoint\'s own, else 0.25)')
     parser.add_argument('--checkpoint', help="the patches of this checkpoint ('default': the "
                         "project's model)")
-    parser.add_argument('--patch-size', type=int,
+    parser.add_argument('--patch-size', type=setting_arg('patch_size'),
                         help="box side in px (default: the --checkpoint's own, else 64)")
-    parser.add_argument('--padding', type=int, default=0)
+    parser.add_argument('--padding', type=setting_arg('padding'), default=0)
     parser.add_argument('--sampling', choices=SAMPLINGS, default='nms', help=SAMPLING_HELP)
-    parser.add_argument('--min-size', type=int, default=0,
+    parser.add_argument('--min-size', type=setting_arg('min_size'), default=0,
                         help='instances smaller than this (px, longer box side) keep their '
                         'coarse mask')
     parser.add_argument('--band', type=int,

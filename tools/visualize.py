@@ -18,6 +18,7 @@ import numpy as np
 
 from bpr.apis.inference import checkpoint_settings, for_model
 from bpr.core import PatchConfig, decode, extract_instance
+from bpr.core.patches import setting_arg
 from bpr.core.io import check_output, cli, group_by_image, load_gt, load_results
 from bpr.core.visualize import side_by_side
 from bpr.evaluation import largest_gains
@@ -40,9 +41,9 @@ def main(argv=None):
     parser.add_argument('--checkpoint', default='default',
                         help="whose patches are shown: a checkpoint file, 'default' (the "
                         "project's model) or 'none' (NMS IoU 0.25, patch 64, every instance)")
-    parser.add_argument('--iou-thresh', type=float, help="default: the checkpoint's own")
-    parser.add_argument('--patch-size', type=int, help="default: the checkpoint's own")
-    parser.add_argument('--min-size', type=int, help="default: the checkpoint's own")
+    for name in ('iou_thresh', 'patch_size', 'min_size'):
+        parser.add_argument('--' + name.replace('_', '-'), type=setting_arg(name),
+                            help="default: the checkpoint's own")
     args = parser.parse_args(argv)
     cfg = for_model(PatchConfig(args.patch_size, 0, args.iou_thresh, min_size=args.min_size),
                     checkpoint_settings(args.checkpoint))

@@ -115,6 +115,7 @@ def refine_coco_file(model, coarse_json: str, out_json: str, gt_json: str, img_d
     before any work; the output file is written atomically by rank 0, which also returns the
     results.
     """
+    cfg = for_model(cfg, model)
     check_output(out_json, [coarse_json, gt_json])
     gt = load_gt(gt_json)
     results = load_results(coarse_json, gt, gt_json)

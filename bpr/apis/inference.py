@@ -16,7 +16,7 @@ from mmseg.models import build_segmentor
 from ..core import PatchConfig, decode, encode, extract_image, reassemble_image
 from ..core.checkpoint import load_file, load_weights
 from ..core.io import InputError, read_image
-from ..core.patches import IOU_THRESH, PATCH_SIZE
+from ..core.patches import IOU_THRESH, PATCH_SIZE, SETTING_RULES, setting_arg, setting_problem
 from ..models import fuse_conv_bn
 
 PROJECT_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -112,18 +112,13 @@ def test_settings(meta: dict, checkpoint: str) -> ReleaseSettings:
     when one is not a valid value."""
     own = ReleaseSettings(**{k: meta.get(k, d)
                              for k, d in ReleaseSettings._field_defaults.items()})
-    if not _is_int(own.min_size) or own.min_size < 0:
-        problem = f'min_size {own.min_size!r} (expected an integer >= 0)'
-    elif isinstance(own.iou_thresh, bool) or not isinstance(own.iou_thresh, (int, float)) \
-            or not 0 < own.iou_thresh <= 1:
-        problem = f'iou_thresh {own.iou_thresh!r} (expected a number in (0, 1])'
-    elif own.flip not in (None, True, False):
-        problem = f'flip {own.flip!r} (expected true or false)'
-    elif not _is_int(own.patch_size) or own.patch_size < 2:
-        problem = f'patch_size {own.patch_size!r} (expected an integer >= 2)'
-    else:
-        return own._replace(iou_thresh=float(own.iou_thresh))
-    raise InputError(f'{checkpoint}: invalid test setting in its meta: {problem}')
+    for key, value in own._asdict().items():
+        problem = (setting_problem(key, value) if key in SETTING_RULES else
+                   None if value in (None, True, False) else 'expected true or false')
+        if problem:
+            raise InputError(f'{checkpoint}: invalid test setting in its meta: '
+                             f'{key} {value!r} ({problem})')
+    return own._replace(iou_thresh=float(own.iou_thresh))
 
 
 def checkpoint_settings(checkpoint: str) -> ReleaseSettings:
@@ -138,10 +133,6 @@ def checkpoint_settings(checkpoint: str) -> ReleaseSettings:
 
 # the settings of boundary patches (PatchConfig fields) that a model may carry
 PATCH_SETTINGS = ('min_size', 'iou_thresh', 'patch_size')
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def set_test_flip(cfg: mmcv.Config, flip: bool) -> None:
@@ -244,9 +235,9 @@ def run_patches(model: torch.nn.Module, img_patches: np.ndarray, mask_patches: n
 def add_test_options(parser: argparse.ArgumentParser) -> None:
     """``--iou-thresh``, ``--patch-size`` and ``--flip``/``--no-flip`` of the tools; ``None``
     unless given: the checkpoint's own (:func:`for_model`, :func:`init_refiner`)."""
-    parser.add_argument('--iou-thresh', type=float,
+    parser.add_argument('--iou-thresh', type=setting_arg('iou_thresh'),
                         help="NMS IoU threshold (default: the checkpoint's own, else 0.25)")
-    parser.add_argument('--patch-size', type=int,
+    parser.add_argument('--patch-size', type=setting_arg('patch_size'),
                         help="side of the boundary boxes in px (default: the checkpoint's own, "
                         'else 64)')
     parser.add_argument('--flip', action=argparse.BooleanOptionalAction,
@@ -256,10 +247,11 @@ def add_test_options(parser: argparse.ArgumentParser) -> None:
 
 def for_model(cfg: PatchConfig, model: Union[torch.nn.Module, ReleaseSettings]) -> PatchConfig:
     """``cfg`` with ``min_size``, ``iou_thresh`` and ``patch_size`` left ``None`` set to the
-    model's own (from :func:`init_refiner`, or a checkpoint's :func:`test_settings`)."""
+    model's own (from :func:`init_refiner`, or a checkpoint's :func:`test_settings`);
+    ``ValueError`` when a setting is out of range (:meth:`PatchConfig.check`)."""
     default = ReleaseSettings()
     return cfg._replace(**{k: getattr(model, k, getattr(default, k)) for k in PATCH_SETTINGS
-                           if getattr(cfg, k) is None})
+                           if getattr(cfg, k) is None}).check()
 
 
 def refine_masks(model: torch.nn.Module, image: np.ndarray, masks: Sequence[np.ndarray],

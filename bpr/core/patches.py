@@ -4,7 +4,8 @@ Coordinates are integer pixels. A box ``(x1, y1, x2, y2)`` covers columns ``x1 .
 patch is the box grown by ``padding`` on every side. Masks are handled inside a region of
 interest (ROI) around the instance, never at full image size.
 """
-from typing import NamedTuple, Optional, Tuple
+import argparse
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -18,6 +19,45 @@ IOU_THRESH = 0.25  # NMS IoU threshold of the boundary boxes when neither user n
 PATCH_SIZE = 64  # side of the boundary boxes when neither user nor model sets one (the paper's)
 SAMPLING_HELP = ("patch boxes: dense + NMS as the original BPR (nms), the same with ties broken "
                  "in row-major order (nms_stable), or the regular grid (ablation)")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# what each setting of PatchConfig accepts (besides None where it has a fallback)
+SETTING_RULES = {
+    'patch_size': (lambda v: _is_int(v) and v >= 2, 'an integer >= 2'),
+    'padding': (lambda v: _is_int(v) and v >= 0, 'an integer >= 0'),
+    'iou_thresh': (lambda v: _is_number(v) and 0 < v <= 1, 'a number in (0, 1]'),
+    'min_size': (lambda v: _is_int(v) and v >= 0, 'an integer >= 0'),
+}
+
+
+def setting_problem(name: str, value) -> Optional[str]:
+    """``'expected ...'`` when ``value`` is not a valid ``name`` setting, else ``None``."""
+    ok, expected = SETTING_RULES[name]
+    return None if ok(value) else f'expected {expected}'
+
+
+def setting_arg(name: str) -> Callable[[str], float]:
+    """An argparse ``type`` for the command-line option of setting ``name``: a bad value is
+    the tool's usage error, before any work."""
+    convert = float if name == 'iou_thresh' else int
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or setting_problem(name, value):
+            raise argparse.ArgumentTypeError(f'{text!r}: expected {SETTING_RULES[name][1]}')
+        return value
+    return parse
 
 
 class PatchConfig(NamedTuple):
@@ -45,6 +85,16 @@ class PatchConfig(NamedTuple):
     iou_thresh: Optional[float] = None
     sampling: str = 'nms'
     min_size: Optional[int] = None
+
+    def check(self) -> 'PatchConfig':
+        """``self``; ``ValueError`` naming the first setting out of range."""
+        for name in SETTING_RULES:
+            value = getattr(self, name)
+            if value is not None and (problem := setting_problem(name, value)):
+                raise ValueError(f'patch {name} {value!r}: {problem}')
+        if self.sampling not in SAMPLINGS:
+            raise ValueError(f'patch sampling {self.sampling!r}: expected one of {SAMPLINGS}')
+        return self
 
     @property
     def box_size(self) -> int:
@@ -136,8 +186,7 @@ def propose(mask: np.ndarray, cfg: PatchConfig, offset=(0, 0), image_size=None) 
     around the instance wherever the image has one, so that the score map is that of the image.
     """
     h, w = image_size if image_size is not None else mask.shape
-    if cfg.sampling not in SAMPLINGS:
-        raise ValueError(f'patch sampling {cfg.sampling!r}: expected one of {SAMPLINGS}')
+    cfg.check()
     if cfg.sampling == 'grid':
         return move_inside(grid_boxes(boundary_score(mask), cfg.box_size, offset), h, w)
     boxes, scores = dense_boxes(boundary_score(mask), cfg.box_size)
