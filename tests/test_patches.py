@@ -140,6 +140,8 @@ def test_larger_threshold_gives_more_patches():
     (PatchConfig(1), 'patch patch_size 1: expected an integer >= 2'),
     (PatchConfig(32.0), 'patch patch_size 32.0: expected an integer >= 2'),
     (PatchConfig(32, -1), 'patch padding -1: expected an integer >= 0'),
+    (PatchConfig(32, None), 'patch padding None: expected an integer >= 0'),
+    (PatchConfig(True), 'patch patch_size True: expected an integer >= 2'),
     (PatchConfig(32, 0, 0.0), r'patch iou_thresh 0\.0: expected a number in \(0, 1\]'),
     (PatchConfig(32, 0, 1.5), r'patch iou_thresh 1\.5: expected a number in \(0, 1\]'),
     (PatchConfig(32, 0, 0.25, 'nms', -8), 'patch min_size -8: expected an integer >= 0'),
@@ -157,7 +159,8 @@ def test_patch_settings_out_of_range_are_refused(cfg, message):
 
 
 def test_valid_patch_settings_pass():
-    for cfg in (PatchConfig(), PatchConfig(2, 0, 1.0, 'grid', 0), PatchConfig(48, 4, 0.55)):
+    for cfg in (PatchConfig(), PatchConfig(2, 0, 1.0, 'grid', 0), PatchConfig(48, 4, 0.55),
+                PatchConfig(np.int64(48), np.int32(0), np.float32(0.5), 'nms', np.uint16(9))):
         assert cfg.check() is cfg
 
 

@@ -5,7 +5,8 @@ patch is the box grown by ``padding`` on every side. Masks are handled inside a 
 interest (ROI) around the instance, never at full image size.
 """
 import argparse
-from typing import Callable, NamedTuple, Optional, Tuple
+import numbers
+from typing import Callable, NamedTuple, Optional, Tuple, Union
 
 import cv2
 import numpy as np
@@ -21,15 +22,15 @@ SAMPLING_HELP = ("patch boxes: dense + NMS as the original BPR (nms), the same w
                  "in row-major order (nms_stable), or the regular grid (ablation)")
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _is_int(value) -> bool:  # NumPy integers too; a bool is no size
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-# what each setting of PatchConfig accepts (besides None where it has a fallback)
+# what each setting of PatchConfig accepts (and None, for those that fall back on a default)
 SETTING_RULES = {
     'patch_size': (lambda v: _is_int(v) and v >= 2, 'an integer >= 2'),
     'padding': (lambda v: _is_int(v) and v >= 0, 'an integer >= 0'),
@@ -44,7 +45,7 @@ def setting_problem(name: str, value) -> Optional[str]:
     return None if ok(value) else f'expected {expected}'
 
 
-def setting_arg(name: str) -> Callable[[str], float]:
+def setting_arg(name: str) -> Callable[[str], Union[int, float]]:
     """An argparse ``type`` for the command-line option of setting ``name``: a bad value is
     the tool's usage error, before any work."""
     convert = float if name == 'iou_thresh' else int
@@ -90,7 +91,8 @@ class PatchConfig(NamedTuple):
         """``self``; ``ValueError`` naming the first setting out of range."""
         for name in SETTING_RULES:
             value = getattr(self, name)
-            if value is not None and (problem := setting_problem(name, value)):
+            if (value is not None or name == 'padding') and \
+                    (problem := setting_problem(name, value)):
                 raise ValueError(f'patch {name} {value!r}: {problem}')
         if self.sampling not in SAMPLINGS:
             raise ValueError(f'patch sampling {self.sampling!r}: expected one of {SAMPLINGS}')
