@@ -168,19 +168,31 @@ def test_bad_inputs_through_the_cli(coco, tmp_path):
     ('tools/refine_coco.py', '--patch-size', '0', "'0': expected an integer >= 2"),
     ('tools/refine_coco.py', '--iou-thresh', '0', "'0': expected a number in (0, 1]"),
     ('tools/refine_coco.py', '--min-size', '-5', "'-5': expected an integer >= 0"),
+    ('tools/refine_coco.py', '--batch-size', '0', "'0': expected an integer >= 1"),
+    ('tools/refine_coco.py', '--workers', 'two', "'two': expected an integer >= 0"),
     ('tools/visualize.py', '--patch-size', '1', "'1': expected an integer >= 2"),
+    ('tools/visualize.py', '--num', '0', "'0': expected an integer >= 1"),
     ('tools/upper_bound.py', '--padding', '-2', "'-2': expected an integer >= 0"),
     ('tools/split_patches.py', '--iou-thresh', '2', "'2': expected a number in (0, 1]"),
+    ('tools/split_patches.py', '--num-proc', '0', "'0': expected an integer >= 1"),
+    ('tools/make_coarse.py', '--grid', '0', "'0': expected an integer >= 1"),
+    ('tools/make_coarse.py', '--drop', '1.5', "'1.5': expected a number in [0, 1]"),
+    ('tools/make_coarse.py', '--noise', '-1', "'-1': expected a number >= 0"),
+    ('tools/filter.py', '--iou-thresh', '-0.5', "'-0.5': expected a number in [0, 1]"),
+    ('tools/publish_model.py', '--bn-patches', '0', "'0': expected an integer >= 1"),
 ])
-def test_patch_options_out_of_range_are_usage_errors(coco, tmp_path, tool, option, value,
-                                                      expected):
-    out = tmp_path / 'out' / 'result'
-    args = {'tools/refine_coco.py': [TINY_CONFIG, 'none', coco['coarse'], str(out), '--img-dir',
+def test_numeric_options_out_of_range_are_usage_errors(coco, tmp_path, tool, option, value,
+                                                        expected):
+    out = str(tmp_path / 'out' / 'result')
+    args = {'tools/refine_coco.py': [TINY_CONFIG, 'none', coco['coarse'], out, '--img-dir',
                                      coco['img_dir'], '--gt-json', coco['gt']],
             'tools/visualize.py': [coco['gt'], coco['img_dir'], coco['coarse'], coco['coarse'],
-                                   str(out)],
-            'tools/upper_bound.py': [coco['coarse'], coco['gt'], str(out)],
-            'tools/split_patches.py': [coco['coarse'], coco['gt'], coco['img_dir'], str(out)]}
+                                   out],
+            'tools/upper_bound.py': [coco['coarse'], coco['gt'], out],
+            'tools/split_patches.py': [coco['coarse'], coco['gt'], coco['img_dir'], out],
+            'tools/make_coarse.py': [coco['gt'], out],
+            'tools/filter.py': [coco['coarse'], coco['gt'], out],
+            'tools/publish_model.py': [coco['coarse'], out]}
     proc = subprocess.run([sys.executable, osp.join(ROOT, tool)] + args[tool] + [option, value],
                           capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
     assert proc.returncode == 2

@@ -5,7 +5,7 @@
 import argparse
 
 from bpr.core.cityscapes import cityscapes_to_coco
-from bpr.core.io import check_output, cli, dump_json, load_gt
+from bpr.core.io import check_output, cli, dump_json, int_arg, load_gt
 
 
 @cli
@@ -14,7 +14,7 @@ def main(argv=None):
     parser.add_argument('pred_dir', help='folder of *_leftImg8bit_pred.txt and mask PNGs')
     parser.add_argument('gt_json', help='instancesonly_filtered_gtFine_*.json')
     parser.add_argument('out_json')
-    parser.add_argument('--num-proc', type=int, default=1, help='worker processes')
+    parser.add_argument('--num-proc', type=int_arg(1), default=1, help='worker processes')
     args = parser.parse_args(argv)
     check_output(args.out_json, [args.gt_json])
     results = cityscapes_to_coco(args.pred_dir, load_gt(args.gt_json), args.num_proc)

@@ -4,7 +4,7 @@
 """
 import argparse
 
-from bpr.core.io import check_output, cli, dump_json, load_gt, load_results
+from bpr.core.io import check_output, cli, dump_json, float_arg, int_arg, load_gt, load_results
 from bpr.core.matching import filter_results
 
 
@@ -14,9 +14,9 @@ def main(argv=None):
     parser.add_argument('coarse_json')
     parser.add_argument('gt_json')
     parser.add_argument('out_json')
-    parser.add_argument('--iou-thresh', type=float, default=0.5,
+    parser.add_argument('--iou-thresh', type=float_arg(0, 1), default=0.5,
                         help='keep instances whose best GT IoU is above this')
-    parser.add_argument('--num-proc', type=int, default=1, help='worker processes')
+    parser.add_argument('--num-proc', type=int_arg(1), default=1, help='worker processes')
     args = parser.parse_args(argv)
     check_output(args.out_json, [args.coarse_json, args.gt_json])
     gt = load_gt(args.gt_json)

@@ -5,7 +5,7 @@
 import argparse
 
 from bpr.core.cityscapes import coco_to_cityscapes
-from bpr.core.io import check_output, cli, load_gt, load_results
+from bpr.core.io import check_output, cli, int_arg, load_gt, load_results
 
 
 @cli
@@ -14,7 +14,7 @@ def main(argv=None):
     parser.add_argument('results_json')
     parser.add_argument('gt_json', help='instancesonly_filtered_gtFine_*.json')
     parser.add_argument('out_dir')
-    parser.add_argument('--num-proc', type=int, default=1, help='worker processes')
+    parser.add_argument('--num-proc', type=int_arg(1), default=1, help='worker processes')
     args = parser.parse_args(argv)
     check_output(args.out_dir, folder=True)
     gt = load_gt(args.gt_json)

@@ -11,7 +11,7 @@ boundary, missing thin parts), for training on a variety of coarse masks.
 import argparse
 
 from bpr.core.coarse import make_coarse
-from bpr.core.io import check_output, cli, dump_json, load_gt
+from bpr.core.io import check_output, cli, dump_json, float_arg, int_arg, load_gt
 
 
 @cli
@@ -19,18 +19,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('gt_json')
     parser.add_argument('out_json')
-    parser.add_argument('--grid', type=int, default=28, help='side of the soft-mask grid')
-    parser.add_argument('--jitter', type=float, default=0.05,
+    parser.add_argument('--grid', type=int_arg(1), default=28, help='side of the soft-mask grid')
+    parser.add_argument('--jitter', type=float_arg(0), default=0.05,
                         help='box jitter, fraction of box width/height per side')
-    parser.add_argument('--score', type=float, help='fixed score (default: U[0.5, 1))')
-    parser.add_argument('--drop', type=float, default=0.0, help='probability to drop one')
-    parser.add_argument('--merge', type=float, default=0.0,
+    parser.add_argument('--score', type=float_arg(0, 1), help='fixed score (default: U[0.5, 1))')
+    parser.add_argument('--drop', type=float_arg(0, 1), default=0.0, help='probability to drop one')
+    parser.add_argument('--merge', type=float_arg(0, 1), default=0.0,
                         help='probability to merge one with the next of its category')
-    parser.add_argument('--morph', type=int, default=0,
+    parser.add_argument('--morph', type=int_arg(0), default=0,
                         help='dilate or erode by up to this many px (random per instance)')
-    parser.add_argument('--noise', type=float, default=0.0,
+    parser.add_argument('--noise', type=float_arg(0), default=0.0,
                         help='smooth random boundary displacement, px (std)')
-    parser.add_argument('--thin', type=int, default=0,
+    parser.add_argument('--thin', type=int_arg(0), default=0,
                         help='remove parts thinner than this many px')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)

@@ -5,7 +5,7 @@
 import argparse
 
 from bpr.apis.patch_dataset import merge_patches
-from bpr.core.io import check_output, cli
+from bpr.core.io import check_output, cli, int_arg
 
 
 @cli
@@ -17,7 +17,7 @@ def main(argv=None):
     parser.add_argument('data_dir', help='the patch dataset (OUT_DIR of split_patches.py)')
     parser.add_argument('out_json', help='refined results, COCO form')
     parser.add_argument('--mode', default='val', help='split of the patch dataset')
-    parser.add_argument('--num-proc', type=int, default=1, help='worker processes')
+    parser.add_argument('--num-proc', type=int_arg(1), default=1, help='worker processes')
     args = parser.parse_args(argv)
     check_output(args.out_json, [args.coarse_json, args.gt_json, args.probs_pkl])
     merge_patches(args.coarse_json, args.gt_json, args.probs_pkl, args.data_dir,

@@ -25,7 +25,7 @@ from bpr.apis import DEFAULT_CONFIG
 from bpr.apis.inference import ReleaseSettings
 from bpr.apis.recalibrate import recalibrated_state
 from bpr.core.checkpoint import interpolate_weights, load_file, state_dict_of
-from bpr.core.io import atomic_write, check_output, cli
+from bpr.core.io import atomic_write, check_output, cli, int_arg
 from bpr.core.patches import setting_arg
 
 TEST_SETTINGS = ReleaseSettings._fields
@@ -54,15 +54,13 @@ def main(argv=None):
                         help='weight of IN_FILE against --base (1: IN_FILE alone)')
     parser.add_argument('--recalibrate', metavar='DATA_ROOT',
                         help='re-estimate the BatchNorm statistics on these training patches')
-    parser.add_argument('--bn-patches', type=int, default=4096,
+    parser.add_argument('--bn-patches', type=int_arg(1), default=4096,
                         help='patches drawn for --recalibrate')
     parser.add_argument('--config', default=DEFAULT_CONFIG, help='model config (--recalibrate)')
     parser.add_argument('--device', help='cpu, cuda, ... (--recalibrate; default: automatic)')
     args = parser.parse_args(argv)
     if not 0 <= args.alpha <= 1:
         parser.error(f'--alpha must be in [0, 1], got {args.alpha}')
-    if args.bn_patches < 1:
-        parser.error(f'--bn-patches must be positive, got {args.bn_patches}')
     check_output(args.out_file, [args.in_file] + ([args.base] if args.base else []))
     ckpt = load_file(args.in_file, map_location='cpu')
     state = state_dict_of(ckpt)

@@ -17,7 +17,7 @@ from bpr.apis.dist import LAUNCHERS, init_dist
 from bpr.apis.inference import PRECISIONS, add_test_options
 from bpr.compat import ShowSilenced
 from bpr.core import PatchConfig
-from bpr.core.io import cli
+from bpr.core.io import cli, int_arg
 from bpr.core.patches import SAMPLING_HELP, SAMPLINGS, setting_arg
 
 
@@ -37,8 +37,8 @@ def main(argv=None):
     parser.add_argument('--min-size', type=setting_arg('min_size'),
                         help='instances smaller than this (px, longer box side) keep their '
                         "coarse mask (default: the checkpoint's own, else 0)")
-    parser.add_argument('--batch-size', type=int, default=256, help='patches per forward')
-    parser.add_argument('--workers', type=int,
+    parser.add_argument('--batch-size', type=int_arg(1), default=256, help='patches per forward')
+    parser.add_argument('--workers', type=int_arg(0),
                         help='processes preparing images ahead of the network (default: up to '
                         '4 on a GPU, none on the CPU)')
     parser.add_argument('--device', help='cuda, cuda:1, cpu (default: cuda if available)')

@@ -8,7 +8,7 @@ import argparse
 
 from bpr.apis.patch_dataset import split_patches
 from bpr.core import PatchConfig
-from bpr.core.io import check_output, cli
+from bpr.core.io import check_output, cli, int_arg
 from bpr.core.patches import SAMPLING_HELP, SAMPLINGS, setting_arg
 
 
@@ -25,9 +25,9 @@ def main(argv=None):
     parser.add_argument('--patch-size', type=setting_arg('patch_size'), default=64)
     parser.add_argument('--padding', type=setting_arg('padding'), default=0)
     parser.add_argument('--sampling', choices=SAMPLINGS, default='nms', help=SAMPLING_HELP)
-    parser.add_argument('--sample-inst', type=int, help='keep N random instances')
+    parser.add_argument('--sample-inst', type=int_arg(1), help='keep N random instances')
     parser.add_argument('--seed', type=int, default=0, help='seed of --sample-inst')
-    parser.add_argument('--num-proc', type=int, default=1, help='worker processes')
+    parser.add_argument('--num-proc', type=int_arg(1), default=1, help='worker processes')
     args = parser.parse_args(argv)
     check_output(args.out_dir, folder=True)
     n = split_patches(args.coarse_json, args.gt_json, args.img_dir, args.out_dir,

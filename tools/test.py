@@ -12,7 +12,7 @@ from mmcv import DictAction
 from bpr.apis.dist import LAUNCHERS
 from bpr.apis.test import run_test
 from bpr.compat import ShowSilenced
-from bpr.core.io import cli
+from bpr.core.io import cli, int_arg
 
 
 def parse_args(argv=None):
@@ -21,7 +21,7 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help="checkpoint file ('none': random weights)")
     parser.add_argument('--out', help='output pickle of per-patch probabilities')
     parser.add_argument('--eval', nargs='+', help='metrics, e.g. mIoU mDice')
-    parser.add_argument('--batch-size', type=int, help='patches per forward pass')
+    parser.add_argument('--batch-size', type=int_arg(1), help='patches per forward pass')
     parser.add_argument('--device', help='cuda, cuda:1, cpu (default: cuda if available)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings')

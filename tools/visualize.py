@@ -19,7 +19,7 @@ import numpy as np
 from bpr.apis.inference import checkpoint_settings, for_model
 from bpr.core import PatchConfig, decode, extract_instance
 from bpr.core.patches import setting_arg
-from bpr.core.io import check_output, cli, group_by_image, load_gt, load_results
+from bpr.core.io import check_output, cli, group_by_image, int_arg, load_gt, load_results
 from bpr.core.visualize import side_by_side
 from bpr.evaluation import largest_gains
 
@@ -35,7 +35,7 @@ def main(argv=None):
     parser.add_argument('--image-ids', type=int, nargs='+', help='default: the first --num')
     parser.add_argument('--best', action='store_true',
                         help='the --num images with the largest Boundary-IoU gain instead')
-    parser.add_argument('--num', type=int, default=5)
+    parser.add_argument('--num', type=int_arg(1), default=5)
     parser.add_argument('--gt', action='store_true', help='draw the GT contours too')
     parser.add_argument('--crop', action='store_true', help='crop to the instances')
     parser.add_argument('--checkpoint', default='default',

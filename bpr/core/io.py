@@ -1,4 +1,5 @@
 """Reading and writing the COCO-form files of the pipeline, with errors that name the file."""
+import argparse
 import contextlib
 import functools
 import json
@@ -7,7 +8,7 @@ import os.path as osp
 import sys
 import tempfile
 from collections import defaultdict
-from typing import Dict, Iterable, List, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import cv2
 from PIL import Image
@@ -33,6 +34,32 @@ def _fail(message: str, status: int):
     else:
         print(message, file=sys.stderr)
     sys.exit(status)
+
+
+def arg_type(convert: Callable, ok: Callable, expected: str) -> Callable[[str], object]:
+    """An argparse ``type``: ``convert(text)`` where ``ok`` of it, else the tool's usage error
+    ``'TEXT': expected EXPECTED``, before any work."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f'{text!r}: expected {expected}')
+        return value
+    return parse
+
+
+def int_arg(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer of at least ``minimum``."""
+    return arg_type(int, lambda v: v >= minimum, f'an integer >= {minimum}')
+
+
+def float_arg(low: float = 0.0, high: Optional[float] = None) -> Callable[[str], float]:
+    """An argparse ``type``: a number of at least ``low`` (and at most ``high``)."""
+    if high is None:
+        return arg_type(float, lambda v: v >= low, f'a number >= {low:g}')
+    return arg_type(float, lambda v: low <= v <= high, f'a number in [{low:g}, {high:g}]')
 
 
 def cli(main):

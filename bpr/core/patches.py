@@ -4,7 +4,6 @@ Coordinates are integer pixels. A box ``(x1, y1, x2, y2)`` covers columns ``x1 .
 patch is the box grown by ``padding`` on every side. Masks are handled inside a region of
 interest (ROI) around the instance, never at full image size.
 """
-import argparse
 import numbers
 from typing import Callable, NamedTuple, Optional, Tuple, Union
 
@@ -12,6 +11,7 @@ import cv2
 import numpy as np
 from mmcv.ops import nms
 
+from .io import arg_type
 from .masks import foreground_box
 
 
@@ -48,17 +48,8 @@ def setting_problem(name: str, value) -> Optional[str]:
 def setting_arg(name: str) -> Callable[[str], Union[int, float]]:
     """An argparse ``type`` for the command-line option of setting ``name``: a bad value is
     the tool's usage error, before any work."""
-    convert = float if name == 'iou_thresh' else int
-
-    def parse(text: str):
-        try:
-            value = convert(text)
-        except ValueError:
-            value = None
-        if value is None or setting_problem(name, value):
-            raise argparse.ArgumentTypeError(f'{text!r}: expected {SETTING_RULES[name][1]}')
-        return value
-    return parse
+    return arg_type(float if name == 'iou_thresh' else int,
+                    lambda v: setting_problem(name, v) is None, SETTING_RULES[name][1])
 
 
 class PatchConfig(NamedTuple):
