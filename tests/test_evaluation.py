@@ -220,23 +220,21 @@ def test_upper_bound_at_a_coarser_stride_is_not_better(coco):
     assert coarser['mIoU'] < full['mIoU']
 
 
-def test_visualize_tool_writes_pictures(coco, tmp_path):
-    proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools/visualize.py'), coco['gt'],
-                           coco['img_dir'], coco['coarse'], coco['coarse'], str(tmp_path),
-                           '--gt', '--patch-size', '32'],
+def _visualize(coco, out, *options, refined=None):
+    return subprocess.run([sys.executable, osp.join(ROOT, 'tools/visualize.py'), coco['gt'],
+                           coco['img_dir'], coco['coarse'], refined or coco['coarse'], str(out),
+                           *options],
                           capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+
+
+def test_visualize_tool_writes_pictures(coco, tmp_path):
+    proc = _visualize(coco, tmp_path, '--gt', '--patch-size', '32')
     assert proc.returncode == 0, proc.stderr
     import cv2
     pics = sorted(os.listdir(tmp_path))
     assert len(pics) == 3
     pic = cv2.imread(str(tmp_path / pics[0]))
     assert pic.shape == (96, 2 * 128 + 8, 3)
-
-
-def _visualize(coco, out, *options):
-    return subprocess.run([sys.executable, osp.join(ROOT, 'tools/visualize.py'), coco['gt'],
-                           coco['img_dir'], coco['coarse'], coco['coarse'], str(out), *options],
-                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
 
 
 def test_visualize_shows_the_patches_of_the_checkpoint(coco, tmp_path):
@@ -247,7 +245,7 @@ def test_visualize_shows_the_patches_of_the_checkpoint(coco, tmp_path):
     torch.save(dict(meta=dict(patch_size='big'), state_dict={}), bad)
 
     def white(options):  # white pixels on the coarse (left) side: the patch boxes
-        out = tmp_path / options[-1].replace('.', '_')
+        out = tmp_path / f'pics{len(os.listdir(tmp_path))}'
         proc = _visualize(coco, out, '--num', '1', *options)
         assert proc.returncode == 0, proc.stderr
         pic = cv2.imread(str(out / os.listdir(out)[0]))
@@ -334,9 +332,7 @@ def test_largest_gains_orders_images_by_boundary_iou_gain(coco, tmp_path):
     with open(tmp_path / 'refined.json', 'w') as f:
         json.dump(refined, f)
     out = tmp_path / 'pics'
-    proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools/visualize.py'), coco['gt'],
-                           coco['img_dir'], coco['coarse'], str(tmp_path / 'refined.json'),
-                           str(out), '--best', '--num', '1', '--patch-size', '32'],
-                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    proc = _visualize(coco, out, '--best', '--num', '1', '--patch-size', '32',
+                      refined=str(tmp_path / 'refined.json'))
     assert proc.returncode == 0, proc.stderr
     assert os.listdir(out) == ['img_1.png']  # image id 2
