@@ -16,7 +16,8 @@ from mmseg.models import build_segmentor
 from ..core import PatchConfig, decode, encode, extract_image, reassemble_image
 from ..core.checkpoint import load_file, load_weights
 from ..core.io import InputError, read_image
-from ..core.patches import IOU_THRESH, PATCH_SIZE, SETTING_RULES, setting_arg, setting_problem
+from ..core.patches import (IOU_THRESH, PATCH_SETTINGS, PATCH_SIZE, SETTING_RULES, setting_arg,
+                           setting_problem)
 from ..models import fuse_conv_bn
 
 PROJECT_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -129,10 +130,6 @@ def checkpoint_settings(checkpoint: str) -> ReleaseSettings:
     path = DEFAULT_CHECKPOINT if checkpoint == 'default' else checkpoint
     ckpt = load_file(path, map_location='cpu')
     return test_settings(ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}, path)
-
-
-# the settings of boundary patches (PatchConfig fields) that a model may carry
-PATCH_SETTINGS = ('min_size', 'iou_thresh', 'patch_size')
 
 
 def set_test_flip(cfg: mmcv.Config, flip: bool) -> None:

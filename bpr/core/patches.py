@@ -30,7 +30,9 @@ def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-# what each setting of PatchConfig accepts (and None, for those that fall back on a default)
+# the settings of PatchConfig that a model may carry: None takes the model's own
+PATCH_SETTINGS = ('min_size', 'iou_thresh', 'patch_size')
+# what each setting of PatchConfig accepts (besides None for those of PATCH_SETTINGS)
 SETTING_RULES = {
     'patch_size': (lambda v: _is_int(v) and v >= 2, 'an integer >= 2'),
     'padding': (lambda v: _is_int(v) and v >= 0, 'an integer >= 0'),
@@ -82,8 +84,9 @@ class PatchConfig(NamedTuple):
         """``self``; ``ValueError`` naming the first setting out of range."""
         for name in SETTING_RULES:
             value = getattr(self, name)
-            if (value is not None or name == 'padding') and \
-                    (problem := setting_problem(name, value)):
+            if value is None and name in PATCH_SETTINGS:
+                continue
+            if problem := setting_problem(name, value):
                 raise ValueError(f'patch {name} {value!r}: {problem}')
         if self.sampling not in SAMPLINGS:
             raise ValueError(f'patch sampling {self.sampling!r}: expected one of {SAMPLINGS}')
