@@ -235,6 +235,35 @@ def test_visualize_tool_writes_pictures(coco, tmp_path):
     assert len(pics) == 3
     pic = cv2.imread(str(tmp_path / pics[0]))
     assert pic.shape == (96, 2 * 128 + 8, 3)
+    proc = _visualize(coco, tmp_path / 'crop', '--num', '1', '--crop')
+    assert proc.returncode == 0, proc.stderr
+    pic = cv2.imread(str(tmp_path / 'crop' / pics[0]))
+    w = (pic.shape[1] - 8) // 2
+    assert pic.shape[0] <= 96 and w <= 128 and np.all(pic[:, w:w + 8] == 255)
+
+
+def test_cropped_pictures_keep_their_labels_and_the_gap():
+    from bpr.core.visualize import instances_window, side_by_side
+    img = np.full((120, 160, 3), 128, np.uint8)
+    m = np.zeros((120, 160), bool)
+    m[50:90, 70:130] = True
+    assert instances_window([m]) == (50, 30, 150, 110)
+    assert instances_window([m], margin=100) == (0, 0, 160, 120)
+    assert instances_window([np.zeros_like(m)]) is None and instances_window([]) is None
+    boxes = np.array([[60, 40, 92, 72], [140, 100, 172, 132]])  # the second crosses the window
+    window = instances_window([m])
+    pic = side_by_side(img, [m], [m], [m], boxes, window=window)
+    x1, y1, x2, y2 = window
+    w = x2 - x1
+    assert pic.shape == (y2 - y1, 2 * w + 8, 3)
+    assert np.all(pic[:, w:w + 8] == 255)
+    for panel in (pic[:, :w], pic[:, w + 8:]):  # each label: white text on a black outline
+        label = panel[8:28, 8:40]
+        assert np.all(label == 255, axis=2).any() and np.all(label == 0, axis=2).any()
+    # below the labels, cropping first draws what drawing first and cropping would
+    full = side_by_side(img, [m], [m], [m], boxes)
+    assert np.array_equal(pic[30:, :w], full[y1 + 30:y2, x1:x2])
+    assert np.array_equal(pic[30:, w + 8:], full[y1 + 30:y2, 160 + 8 + x1:160 + 8 + x2])
 
 
 def test_visualize_shows_the_patches_of_the_checkpoint(coco, tmp_path):

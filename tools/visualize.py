@@ -20,7 +20,7 @@ from bpr.apis.inference import checkpoint_settings, for_model
 from bpr.core import PatchConfig, decode, extract_instance
 from bpr.core.patches import PATCH_SETTINGS, setting_arg
 from bpr.core.io import check_output, cli, group_by_image, int_arg, load_gt, load_results
-from bpr.core.visualize import side_by_side
+from bpr.core.visualize import instances_window, side_by_side
 from bpr.evaluation import largest_gains
 
 
@@ -70,12 +70,8 @@ def main(argv=None):
               if a['image_id'] == image_id] if args.gt else None
         boxes = np.concatenate([extract_instance(m, cfg).boxes for m in cm] or
                                [np.zeros((0, 4), int)])
-        pic = side_by_side(img, cm, rm, gm, boxes)
-        if args.crop and cm:
-            ys, xs = np.nonzero(np.any(cm, axis=0))
-            y1, y2 = max(ys.min() - 20, 0), min(ys.max() + 20, h)
-            x1, x2 = max(xs.min() - 20, 0), min(xs.max() + 20, w)
-            pic = np.concatenate([pic[y1:y2, x1:x2], pic[y1:y2, w + 8 + x1:w + 8 + x2]], 1)
+        pic = side_by_side(img, cm, rm, gm, boxes,
+                           window=instances_window(cm) if args.crop else None)
         out = osp.join(args.out_dir, osp.splitext(osp.basename(info['file_name']))[0] + '.png')
         cv2.imwrite(out, pic)
         print(out)

@@ -1,5 +1,5 @@
 """Pictures: instance contours on the image, coarse vs refined side by side."""
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -34,11 +34,33 @@ def _label(image, text):
     return out
 
 
+def instances_window(masks: Sequence[np.ndarray], margin: int = 20) -> Optional[Tuple[int, ...]]:
+    """``(x1, y1, x2, y2)`` around the foreground of ``masks`` plus ``margin`` px, within the
+    image; None when they are all empty."""
+    if not len(masks):
+        return None
+    ys, xs = np.nonzero(np.any(np.asarray(masks, bool), axis=0))
+    if not len(ys):
+        return None
+    h, w = masks[0].shape[:2]
+    return (max(int(xs.min()) - margin, 0), max(int(ys.min()) - margin, 0),
+            min(int(xs.max()) + 1 + margin, w), min(int(ys.max()) + 1 + margin, h))
+
+
 def side_by_side(image: np.ndarray, coarse: Sequence[np.ndarray],
                  refined: Sequence[np.ndarray], gt: Optional[Sequence[np.ndarray]] = None,
-                 boxes: Optional[np.ndarray] = None, thickness: int = 2) -> np.ndarray:
+                 boxes: Optional[np.ndarray] = None, thickness: int = 2,
+                 window: Optional[Tuple[int, int, int, int]] = None) -> np.ndarray:
     """Left: coarse contours (and the selected patches); right: refined contours.
-    Ground-truth contours, if given, are drawn thin on both."""
+    Ground-truth contours, if given, are drawn thin on both. ``window`` ``(x1, y1, x2, y2)``
+    shows only that part of the image (the labels stay in the corner of each panel)."""
+    if window is not None:
+        x1, y1, x2, y2 = window
+        image = image[y1:y2, x1:x2]
+        coarse, refined = ([m[y1:y2, x1:x2] for m in ms] for ms in (coarse, refined))
+        gt = None if gt is None else [m[y1:y2, x1:x2] for m in gt]
+        if boxes is not None:
+            boxes = np.asarray(boxes).reshape(-1, 4) - [x1, y1, x1, y1]
     left = draw_contours(image, coarse, COARSE, thickness)
     if boxes is not None and len(boxes):
         left = draw_boxes(left, boxes)

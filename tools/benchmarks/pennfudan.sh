@@ -203,7 +203,9 @@ speed)
   py benchmarks/bench_eval.py "$WORK/train_gt.json" "$WORK/train_coarse.json" --repeat 3
   py benchmarks/bench_cityscapes.py --images 8 --masks 50 --repeat 3 ;;
 pictures)
-  py visualize.py "$WORK/val_gt.json" "$DATA" "$WORK/val_coarse_g14.json" \
-    "$WORK/val_refined_g14.json" "$WORK/pictures" --num 42 --crop --gt --checkpoint "$CKPT" ;;
+  # (after refine) the val images with the largest Boundary-IoU gains, 28x28 coarse input
+  py visualize.py "$WORK/val_gt.json" "$DATA" "$WORK/val_coarse.json" \
+    "$WORK/val_refined.json" "$WORK/pictures" --best --num "${NUM:-6}" --crop --gt \
+    --checkpoint "$CKPT" ;;
 *) echo "unknown step $step" >&2; exit 2 ;;
 esac; done
