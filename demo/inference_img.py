@@ -37,7 +37,8 @@ def main(argv=None):
         parser.error('--img needs --masks')
     _, coarse, _, _ = run_demo(args.img, args.masks, args.config, args.checkpoint, args.out,
                                args.device,
-                               PatchConfig(args.patch_size, args.padding, args.iou_thresh),
+                               PatchConfig(args.patch_size, args.padding, args.iou_thresh,
+                                           min_size=args.min_size),
                                flip=args.flip)
     print(f'refined {len(coarse)} instance(s): {args.out}')
 

@@ -181,6 +181,24 @@ def test_demo_script_user_data_and_errors(coco, tmp_path):
         assert proc.returncode == 1 and len(lines) == 1 and needle in lines[0], proc.stderr
 
 
+def test_demo_script_honours_min_size(coco, tmp_path):
+    img, coarse, info = _image_and_masks(coco)
+    json.dump(coarse, open(tmp_path / 'masks.json', 'w'))
+
+    def patch_pixels(min_size):  # white box pixels on the coarse side, below its label
+        out = tmp_path / f'min{min_size}.png'
+        proc = _run(['demo/inference_img.py', '--img', osp.join(coco['img_dir'], info['file_name']),
+                     '--masks', str(tmp_path / 'masks.json'), '--config', TINY_CONFIG,
+                     '--checkpoint', 'none', '--patch-size', '16', '--min-size', str(min_size),
+                     '--out', str(out)])
+        assert proc.returncode == 0, proc.stderr
+        left = cv2.imread(str(out))[30:, :img.shape[1]]
+        return int(np.all(left == 255, axis=2).sum())
+
+    assert patch_pixels(0) > 0
+    assert patch_pixels(100000) == 0  # no instance refined, no patch drawn
+
+
 def test_notebook_executes(tmp_path):
     import nbformat
     from nbclient import NotebookClient

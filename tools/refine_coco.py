@@ -34,9 +34,6 @@ def main(argv=None):
     add_test_options(parser)
     parser.add_argument('--padding', type=setting_arg('padding'), default=0)
     parser.add_argument('--sampling', choices=SAMPLINGS, default='nms', help=SAMPLING_HELP)
-    parser.add_argument('--min-size', type=setting_arg('min_size'),
-                        help='instances smaller than this (px, longer box side) keep their '
-                        "coarse mask (default: the checkpoint's own, else 0)")
     parser.add_argument('--batch-size', type=int_arg(1), default=256, help='patches per forward')
     parser.add_argument('--workers', type=int_arg(0),
                         help='processes preparing images ahead of the network (default: up to '

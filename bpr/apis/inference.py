@@ -230,13 +230,17 @@ def run_patches(model: torch.nn.Module, img_patches: np.ndarray, mask_patches: n
 
 
 def add_test_options(parser: argparse.ArgumentParser) -> None:
-    """``--iou-thresh``, ``--patch-size`` and ``--flip``/``--no-flip`` of the tools; ``None``
-    unless given: the checkpoint's own (:func:`for_model`, :func:`init_refiner`)."""
+    """``--iou-thresh``, ``--patch-size``, ``--min-size`` and ``--flip``/``--no-flip`` of the
+    tools; ``None`` unless given: the checkpoint's own (:func:`for_model`,
+    :func:`init_refiner`)."""
     parser.add_argument('--iou-thresh', type=setting_arg('iou_thresh'),
                         help="NMS IoU threshold (default: the checkpoint's own, else 0.25)")
     parser.add_argument('--patch-size', type=setting_arg('patch_size'),
                         help="side of the boundary boxes in px (default: the checkpoint's own, "
                         'else 64)')
+    parser.add_argument('--min-size', type=setting_arg('min_size'),
+                        help='instances smaller than this (px, longer box side) keep their '
+                        "coarse mask (default: the checkpoint's own, else 0)")
     parser.add_argument('--flip', action=argparse.BooleanOptionalAction,
                         help="flip test-time augmentation (default: the checkpoint's own, else "
                         'the config)')

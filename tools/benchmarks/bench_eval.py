@@ -8,8 +8,8 @@ for bAP and mBIoU), two ways: the reference (decode to a C-order mask, ``d`` ero
 instance's box, Fortran order throughout). Both must give the same RLEs. Then the whole
 evaluation (``coco_mask_metrics``: mask AP, boundary AP, boundary F-score AP, mIoU/mBIoU),
 with the reference bands and the F-score of every detection/GT pair against bpr's (pairs too
-far apart to match are not compared), which must give the same metrics. Medians (min-max) of ``--repeat`` runs, the two ways alternating
-within each run.
+far apart to match are not compared), which must give the same metrics. Medians (min-max) of
+``--repeat`` runs, the two ways alternating within each run.
 """
 import argparse
 import contextlib

@@ -66,7 +66,8 @@ def main(argv=None):
     model = init_refiner(args.config, args.checkpoint, args.device, precision=args.precision,
                          flip=args.flip)
     device = next(model.parameters()).device
-    cfg = for_model(PatchConfig(args.patch_size, iou_thresh=args.iou_thresh), model)
+    cfg = for_model(PatchConfig(args.patch_size, iou_thresh=args.iou_thresh,
+                                 min_size=args.min_size), model)
     network = {'seconds': 0.0}
     run_patches = coco_api.run_patches
 
