@@ -38,7 +38,7 @@ def main(argv=None):
     _, coarse, _, _ = run_demo(args.img, args.masks, args.config, args.checkpoint, args.out,
                                args.device,
                                PatchConfig(args.patch_size, args.padding, args.iou_thresh,
-                                           min_size=args.min_size),
+                                           min_size=args.min_size, min_part=args.min_part),
                                flip=args.flip)
     print(f'refined {len(coarse)} instance(s): {args.out}')
 

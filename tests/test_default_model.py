@@ -47,12 +47,13 @@ def test_default_model_improves_a_clear_edge():
 def test_default_model_carries_its_test_settings():
     """The released test settings (meta) are the defaults; the caller's values win."""
     model = init_refiner(device='cpu')
-    assert (model.min_size, model.iou_thresh, model.patch_size) == (192, 0.55, 48)
+    assert (model.min_size, model.iou_thresh, model.patch_size, model.min_part) == \
+        (192, 0.55, 48, 10)
     assert [d for d, _ in patch_views(model.cfg).flips] == [None, 'horizontal']
     cfg = for_model(PatchConfig(), model)
-    assert (cfg.min_size, cfg.iou_thresh, cfg.patch_size) == (192, 0.55, 48)
-    assert for_model(PatchConfig(64, iou_thresh=0.25, min_size=0), model) == PatchConfig(
-        64, iou_thresh=0.25, min_size=0)
+    assert (cfg.min_size, cfg.iou_thresh, cfg.patch_size, cfg.min_part) == (192, 0.55, 48, 10)
+    assert for_model(PatchConfig(64, iou_thresh=0.25, min_size=0, min_part=0), model) == \
+        PatchConfig(64, iou_thresh=0.25, min_size=0, min_part=0)
     plain = init_refiner(device='cpu', flip=False)
     assert [d for d, _ in patch_views(plain.cfg).flips] == [None]
     mask = np.zeros((200, 260), bool)

@@ -146,6 +146,7 @@ def test_larger_threshold_gives_more_patches():
     (PatchConfig(32, 0, 1.5), r'patch iou_thresh 1\.5: expected a number in \(0, 1\]'),
     (PatchConfig(32, 0, 0.25, 'nms', -8), 'patch min_size -8: expected an integer >= 0'),
     (PatchConfig(32, 0, 0.25, 'dense'), "patch sampling 'dense': expected one of"),
+    (PatchConfig(32, min_part=2.5), r'patch min_part 2\.5: expected an integer >= 0'),
 ])
 def test_patch_settings_out_of_range_are_refused(cfg, message):
     from bpr.apis import for_model
@@ -172,7 +173,8 @@ def test_setting_arg_is_the_usage_error_of_the_tools():
                                  ('patch_size', '48.5', 'an integer >= 2'),
                                  ('iou_thresh', 'nan', 'a number in (0, 1]'),
                                  ('iou_thresh', 'x', 'a number in (0, 1]'),
-                                 ('min_size', '-1', 'an integer >= 0')]:
+                                 ('min_size', '-1', 'an integer >= 0'),
+                                 ('min_part', '1.5', 'an integer >= 0')]:
         with pytest.raises(argparse.ArgumentTypeError) as err:
             setting_arg(name)(text)
         assert str(err.value) == f'{text!r}: expected {expected}'
@@ -221,6 +223,47 @@ def test_reassembly_averages_overlapping_patches(order):
     assert not refined[5, 5]  # mean(0.9, 0.05) < 0.5
     probs[1] = 0.2
     assert reassemble_image([coarse], [inst], probs, 0)[0][5, 5]  # mean(0.9, 0.2) > 0.5
+
+
+def test_small_parts_made_by_refining_are_dropped():
+    from bpr.core.reassemble import drop_small_parts
+    coarse = np.zeros((40, 60), bool)
+    coarse[10:30, 10:40] = True
+    coarse[2:4, 50:52] = True  # a coarse speck: kept
+    coarse[18:20, 45:47] = True  # a coarse hole of the mask...
+    refined = coarse.copy()
+    refined[20:23, 50:53] = True  # a speck refining made (9 px)
+    refined[15:17, 20:22] = False  # a pinhole refining made (4 px)
+    refined[22:28, 28:34] = False  # a hole refining made, 36 px
+    refined[0:2, 0:3] = True  # a speck at the edge: may go on outside
+    out = drop_small_parts(refined, coarse, 10)
+    expected = refined.copy()
+    expected[20:23, 50:53] = False
+    expected[15:17, 20:22] = True
+    assert np.array_equal(out, expected)
+    assert np.array_equal(drop_small_parts(refined, coarse, 40)[22:28, 28:34], np.ones((6, 6)))
+    assert np.array_equal(drop_small_parts(refined, coarse, 0), refined)
+    # only specks, none of them in the coarse mask: the mask is kept rather than emptied
+    specks = np.zeros((40, 60), bool)
+    specks[5:7, 5:7] = specks[30:32, 40:42] = True
+    assert np.array_equal(drop_small_parts(specks, coarse, 10), specks)
+    assert not drop_small_parts(specks | refined, coarse, 10)[5:7, 5:7].any()
+
+
+def test_reassembly_drops_specks_within_its_patches():
+    coarse = np.zeros((40, 40), bool)
+    coarse[5:25, 5:15] = True
+    inst = InstancePatches(np.array([[0, 0, 30, 30]]))
+    probs = coarse[None, :30, :30].astype(np.float32)
+    probs[0, 20:23, 20:23] = 0.9  # a speck the network made, 9 px
+    probs[0, 10:12, 8:10] = 0.1  # and a pinhole, 4 px
+    raw = reassemble_image([coarse], [inst], probs, 0)[0]
+    assert raw[20:23, 20:23].all() and not raw[10:12, 8:10].any()
+    assert np.array_equal(reassemble_image([coarse], [inst], probs, 0, min_part=10)[0], coarse)
+    speck_kept = coarse.copy()
+    speck_kept[20:23, 20:23] = True  # 9 px: not under 5
+    assert np.array_equal(reassemble_image([coarse], [inst], probs, 0, min_part=5)[0],
+                          speck_kept)
 
 
 def test_grid_sampling_takes_the_cells_the_boundary_crosses():

@@ -168,6 +168,8 @@ def test_bad_inputs_through_the_cli(coco, tmp_path):
     ('tools/refine_coco.py', '--patch-size', '0', "'0': expected an integer >= 2"),
     ('tools/refine_coco.py', '--iou-thresh', '0', "'0': expected a number in (0, 1]"),
     ('tools/refine_coco.py', '--min-size', '-5', "'-5': expected an integer >= 0"),
+    ('tools/refine_coco.py', '--min-part', '-1', "'-1': expected an integer >= 0"),
+    ('tools/merge_patches.py', '--min-part', 'ten', "'ten': expected an integer >= 0"),
     ('tools/refine_coco.py', '--batch-size', '0', "'0': expected an integer >= 1"),
     ('tools/refine_coco.py', '--workers', 'two', "'two': expected an integer >= 0"),
     ('tools/visualize.py', '--patch-size', '1', "'1': expected an integer >= 2"),
@@ -192,7 +194,9 @@ def test_numeric_options_out_of_range_are_usage_errors(coco, tmp_path, tool, opt
             'tools/split_patches.py': [coco['coarse'], coco['gt'], coco['img_dir'], out],
             'tools/make_coarse.py': [coco['gt'], out],
             'tools/filter.py': [coco['coarse'], coco['gt'], out],
-            'tools/publish_model.py': [coco['coarse'], out]}
+            'tools/publish_model.py': [coco['coarse'], out],
+            'tools/merge_patches.py': [coco['coarse'], coco['gt'], coco['coarse'], coco['img_dir'],
+                                       out]}
     proc = subprocess.run([sys.executable, osp.join(ROOT, tool)] + args[tool] + [option, value],
                           capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
     assert proc.returncode == 2

@@ -431,14 +431,17 @@ def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):
     inference_coco.sh)."""
     from bpr.apis import init_refiner
     from bpr.apis.coco import refine_coco_file
-    from bpr.apis.inference import patch_views
+    from bpr.apis.inference import for_model, patch_views
     from bpr.core import PatchConfig
     from bpr.core.io import InputError
     ckpt = str(tmp_path / 'own.pth')
     run(['python', 'tools/publish_model.py', random_checkpoint(str(tmp_path / 'w.pth')), ckpt,
-         '--iou-thresh', '0.55', '--flip', '--patch-size', '24'])
+         '--iou-thresh', '0.55', '--flip', '--patch-size', '24', '--min-part', '7'])
     model = init_refiner(TINY_CONFIG, ckpt, 'cpu')
-    assert (model.iou_thresh, model.min_size, model.patch_size) == (0.55, 0, 24)
+    assert (model.iou_thresh, model.min_size, model.patch_size, model.min_part) == \
+        (0.55, 0, 24, 7)
+    assert for_model(PatchConfig(), model).min_part == 7
+    assert for_model(PatchConfig(min_part=0), model).min_part == 0
     assert [d for d, _ in patch_views(model.cfg).flips] == [None, 'horizontal']
     for off in (init_refiner(TINY_CONFIG, ckpt, 'cpu', flip=False),
                 init_refiner(TINY_CONFIG, ckpt, 'cpu',
@@ -473,6 +476,11 @@ def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):
                            str(tmp_path / 'bad.json')], cwd=ROOT, capture_output=True,
                           text=True, env=dict(os.environ, FLIP='yes', **env))
     assert proc.returncode == 2 and proc.stderr.strip() == 'error: FLIP=yes: expected 1 or 0'
+    proc = subprocess.run(['sh', 'tools/inference_coco.sh', TINY_CONFIG, ckpt, coco['coarse'],
+                           str(tmp_path / 'bad.json')], cwd=ROOT, capture_output=True,
+                          text=True, env=dict(os.environ, MIN_PART='-3', **env))
+    assert proc.returncode == 2 and "argument --min-part: '-3': expected an integer >= 0" in \
+        proc.stderr, proc.stderr
     # a checkpoint whose meta holds a setting out of range: one line naming it, no output
     import torch
     bad = str(tmp_path / 'bad_meta.pth')
@@ -491,7 +499,8 @@ def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):
         init_refiner(TINY_CONFIG, bad, 'cpu')
     for opt, value, problem in [('--iou-thresh', '1.5', "'1.5': expected a number in (0, 1]"),
                                 ('--patch-size', '1', "'1': expected an integer >= 2"),
-                                ('--min-size', '-1', "'-1': expected an integer >= 0")]:
+                                ('--min-size', '-1', "'-1': expected an integer >= 0"),
+                                ('--min-part', '0.5', "'0.5': expected an integer >= 0")]:
         proc = subprocess.run(['python', 'tools/publish_model.py', ckpt,
                                str(tmp_path / 'x.pth'), opt, value], cwd=ROOT,
                               capture_output=True, text=True)

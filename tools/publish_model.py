@@ -1,12 +1,12 @@
 """Strip a training checkpoint for release: weights (optionally float16) and meta only.
 
     python tools/publish_model.py work_dirs/x/latest.pth checkpoints/model.pth [--fp16]
-        [--min-size PX] [--iou-thresh T] [--patch-size PX] [--flip | --no-flip]
+        [--min-size PX] [--iou-thresh T] [--patch-size PX] [--min-part PX] [--flip | --no-flip]
         [--base START.pth --alpha A [--recalibrate DATA_ROOT]]
 
-``--min-size``, ``--iou-thresh``, ``--patch-size`` and ``--flip`` are the test settings the
-model is released with: stored in its meta, they are what inference uses unless told
-otherwise.
+``--min-size``, ``--iou-thresh``, ``--patch-size``, ``--min-part`` and ``--flip`` are the test
+settings the model is released with: stored in its meta, they are what inference uses unless
+told otherwise.
 
 With ``--base``, the weights released are ``(1 - A) * START + A * IN_FILE``: the fine-tuned
 model averaged with the one it started from (WiSE-FT), which keeps what fine-tuning on another
@@ -22,11 +22,10 @@ import os
 import torch
 
 from bpr.apis import DEFAULT_CONFIG
-from bpr.apis.inference import ReleaseSettings
+from bpr.apis.inference import ReleaseSettings, add_test_options
 from bpr.apis.recalibrate import recalibrated_state
 from bpr.core.checkpoint import interpolate_weights, load_file, state_dict_of
 from bpr.core.io import atomic_write, check_output, cli, int_arg
-from bpr.core.patches import setting_arg
 
 TEST_SETTINGS = ReleaseSettings._fields
 
@@ -37,18 +36,7 @@ def main(argv=None):
     parser.add_argument('in_file')
     parser.add_argument('out_file')
     parser.add_argument('--fp16', action='store_true', help='store floating weights as float16')
-    parser.add_argument('--min-size', type=setting_arg('min_size'),
-                        help='smallest instance (px, longer box side) the model refines: '
-                        'stored in its meta, the default of inference')
-    parser.add_argument('--iou-thresh', type=setting_arg('iou_thresh'),
-                        help='NMS IoU threshold of the boundary boxes: stored in its meta, the '
-                        'default of inference')
-    parser.add_argument('--patch-size', type=setting_arg('patch_size'),
-                        help='side of the boundary boxes in px: stored in its meta, the default '
-                        'of inference')
-    parser.add_argument('--flip', action=argparse.BooleanOptionalAction,
-                        help='flip test-time augmentation on (or --no-flip: off) by default in '
-                        'inference: stored in its meta')
+    add_test_options(parser, release=True)
     parser.add_argument('--base', help='checkpoint the fine-tuning started from')
     parser.add_argument('--alpha', type=float, default=0.5,
                         help='weight of IN_FILE against --base (1: IN_FILE alone)')

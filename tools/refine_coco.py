@@ -53,7 +53,7 @@ def main(argv=None):
                          flip=args.flip)
     refine_coco_file(model, args.coarse_json, args.out_json, args.gt_json, args.img_dir,
                      PatchConfig(args.patch_size, args.padding, args.iou_thresh,
-                                 args.sampling, args.min_size),
+                                 args.sampling, args.min_size, args.min_part),
                      args.batch_size, workers=args.workers)
 
 

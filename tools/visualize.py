@@ -18,7 +18,7 @@ import numpy as np
 
 from bpr.apis.inference import checkpoint_settings, for_model
 from bpr.core import PatchConfig, decode, extract_instance
-from bpr.core.patches import PATCH_SETTINGS, setting_arg
+from bpr.core.patches import BOX_SETTINGS, setting_arg
 from bpr.core.io import check_output, cli, group_by_image, int_arg, load_gt, load_results
 from bpr.core.visualize import instances_window, side_by_side
 from bpr.evaluation import largest_gains
@@ -41,7 +41,7 @@ def main(argv=None):
     parser.add_argument('--checkpoint', default='default',
                         help="whose patches are shown: a checkpoint file, 'default' (the "
                         "project's model) or 'none' (NMS IoU 0.25, patch 64, every instance)")
-    for name in PATCH_SETTINGS:
+    for name in BOX_SETTINGS:
         parser.add_argument('--' + name.replace('_', '-'), type=setting_arg(name),
                             help="default: the checkpoint's own")
     args = parser.parse_args(argv)

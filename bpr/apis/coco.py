@@ -85,7 +85,7 @@ def refine_results(model, results: List[dict], gt: dict, img_dir: str, cfg: Patc
         masks = [decode(results[i]['segmentation'], info['height'], info['width'],
                         check=False) for i in idx]
         return {i: encode(m) for i, m in
-                zip(idx, reassemble_image(masks, instances, probs, cfg.padding))}
+                zip(idx, reassemble_image(masks, instances, probs, cfg.padding, cfg.min_part))}
 
     refined, pending = {}, []
     with ThreadPoolExecutor(1) as pool:

@@ -57,8 +57,8 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
         flip: Horizontal-flip test-time augmentation of the patches (twice the network
             work). ``None``: as the checkpoint's meta says (``flip``), else as the config.
 
-    The checkpoint's meta may also give the model's own ``min_size``, ``iou_thresh`` and
-    ``patch_size``: the defaults of :func:`refine` (see :func:`for_model`).
+    The checkpoint's meta may also give the model's own ``min_size``, ``iou_thresh``,
+    ``patch_size`` and ``min_part``: the defaults of :func:`refine` (see :func:`for_model`).
     """
     if precision not in PRECISIONS:
         raise ValueError(f'precision: expected one of {sorted(PRECISIONS)}, got {precision!r}')
@@ -106,6 +106,7 @@ class ReleaseSettings(NamedTuple):
     iou_thresh: float = IOU_THRESH
     flip: Optional[bool] = None
     patch_size: int = PATCH_SIZE
+    min_part: int = 0
 
 
 def test_settings(meta: dict, checkpoint: str) -> ReleaseSettings:
@@ -229,25 +230,34 @@ def run_patches(model: torch.nn.Module, img_patches: np.ndarray, mask_patches: n
     return out
 
 
-def add_test_options(parser: argparse.ArgumentParser) -> None:
-    """``--iou-thresh``, ``--patch-size``, ``--min-size`` and ``--flip``/``--no-flip`` of the
-    tools; ``None`` unless given: the checkpoint's own (:func:`for_model`,
-    :func:`init_refiner`)."""
-    parser.add_argument('--iou-thresh', type=setting_arg('iou_thresh'),
-                        help="NMS IoU threshold (default: the checkpoint's own, else 0.25)")
-    parser.add_argument('--patch-size', type=setting_arg('patch_size'),
-                        help="side of the boundary boxes in px (default: the checkpoint's own, "
-                        'else 64)')
-    parser.add_argument('--min-size', type=setting_arg('min_size'),
-                        help='instances smaller than this (px, longer box side) keep their '
-                        "coarse mask (default: the checkpoint's own, else 0)")
+TEST_OPTION_HELP = {
+    'min_size': 'instances smaller than this (px, longer box side) keep their coarse mask',
+    'iou_thresh': 'NMS IoU threshold of the boundary boxes',
+    'patch_size': 'side of the boundary boxes in px',
+    'min_part': 'specks and pinholes smaller than this (px) that refining made are removed',
+}
+
+
+def add_test_options(parser: argparse.ArgumentParser, release: bool = False) -> None:
+    """``--min-size``, ``--iou-thresh``, ``--patch-size``, ``--min-part`` and
+    ``--flip``/``--no-flip`` of the tools; ``None`` unless given: the checkpoint's own
+    (:func:`for_model`, :func:`init_refiner`). ``release``: the same options as
+    ``tools/publish_model.py`` stores them in a checkpoint's meta."""
+    for name in PATCH_SETTINGS:
+        what = TEST_OPTION_HELP[name]
+        parser.add_argument(
+            '--' + name.replace('_', '-'), type=setting_arg(name),
+            help=f'{what}: stored in its meta, the default of inference' if release else
+            f"{what} (default: the checkpoint's own, else {getattr(ReleaseSettings(), name)})")
     parser.add_argument('--flip', action=argparse.BooleanOptionalAction,
-                        help="flip test-time augmentation (default: the checkpoint's own, else "
+                        help='flip test-time augmentation on (or --no-flip: off) by default in '
+                        'inference: stored in its meta' if release else
+                        "flip test-time augmentation (default: the checkpoint's own, else "
                         'the config)')
 
 
 def for_model(cfg: PatchConfig, model: Union[torch.nn.Module, ReleaseSettings]) -> PatchConfig:
-    """``cfg`` with ``min_size``, ``iou_thresh`` and ``patch_size`` left ``None`` set to the
+    """``cfg`` with the settings of ``PATCH_SETTINGS`` left ``None`` set to the
     model's own (from :func:`init_refiner`, or a checkpoint's :func:`test_settings`);
     ``ValueError`` when a setting is out of range (:meth:`PatchConfig.check`)."""
     default = ReleaseSettings()
@@ -261,7 +271,7 @@ def refine_masks(model: torch.nn.Module, image: np.ndarray, masks: Sequence[np.n
     cfg = for_model(cfg, model)
     instances, img_patches, mask_patches = extract_image(image, masks, cfg)
     probs = run_patches(model, img_patches, mask_patches, batch_size)
-    return reassemble_image(masks, instances, probs, cfg.padding)
+    return reassemble_image(masks, instances, probs, cfg.padding, cfg.min_part)
 
 
 def _read_image(image: Union[str, np.ndarray]) -> np.ndarray:
@@ -274,7 +284,8 @@ def _read_image(image: Union[str, np.ndarray]) -> np.ndarray:
 
 def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
            iou_thresh: Optional[float] = None, patch_size: Optional[int] = None,
-           padding: int = 0, batch_size: int = 256, min_size: Optional[int] = None):
+           padding: int = 0, batch_size: int = 256, min_size: Optional[int] = None,
+           min_part: Optional[int] = None):
     """Refine the instance masks of one image.
 
     Args:
@@ -289,6 +300,8 @@ def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
         batch_size: Patches per forward pass.
         min_size: Instances smaller than this (px, longer side of their box) keep their
             coarse mask; default: the model's own (see :class:`~bpr.core.PatchConfig`).
+        min_part: Specks and pinholes smaller than this (px) that refining made are removed;
+            default: the model's own, else 0.
 
     Returns:
         The refined masks in the form and order they came in; COCO dicts keep their other
@@ -296,7 +309,7 @@ def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
     """
     img = _read_image(image)
     h, w = img.shape[:2]
-    cfg = PatchConfig(patch_size, padding, iou_thresh, min_size=min_size)
+    cfg = PatchConfig(patch_size, padding, iou_thresh, min_size=min_size, min_part=min_part)
     if isinstance(masks, np.ndarray):
         if masks.ndim != 3 or masks.shape[1:] != (h, w):
             raise ValueError(f'masks: expected shape (N, {h}, {w}), got {masks.shape}')

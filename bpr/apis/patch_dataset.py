@@ -102,11 +102,12 @@ def load_details(detail_dir: str) -> List[dict]:
 
 def merge_patches(coarse_json: str, gt_json: str, probs_pkl: str, data_dir: str,
                   out_json: str, mode: str = 'val', num_proc: int = 1,
-                  progress: bool = True) -> List[dict]:
+                  progress: bool = True, min_part: int = 0) -> List[dict]:
     """Reassemble the refined patches of ``tools/test.py`` into instance masks.
 
     ``probs_pkl`` holds one probability map per patch of ``data_dir/img_dir/mode`` in sorted
-    file-name order. Instances without patches keep their coarse mask.
+    file-name order. Instances without patches keep their coarse mask. ``min_part``: specks
+    and pinholes smaller than this (px) that refining made are removed (0: as the original).
     """
     gt = load_gt(gt_json)
     results = load_results(coarse_json, gt, gt_json)
@@ -128,17 +129,19 @@ def merge_patches(coarse_json: str, gt_json: str, probs_pkl: str, data_dir: str,
             raise InputError(f'{data_dir}: patch {missing[0]} of instance {i} has no image')
         p = np.stack([probs[index[n]] for n in rec['patches']]) if rec['patches'] else \
             np.zeros((0, 1, 1), np.float32)
-        jobs.append((results[i]['segmentation'], rec, p, f'{coarse_json} result [{i}]'))
+        jobs.append((results[i]['segmentation'], rec, p, f'{coarse_json} result [{i}]',
+                     min_part))
     out = [dict(r) for r in results]
     refined = parallel_map(_merge_instance, jobs, num_proc, 'merge', progress)
-    for (_, rec, _, _), rle in zip(jobs, refined):
+    for (_, rec, _, _, _), rle in zip(jobs, refined):
         out[rec['inst_id']]['segmentation'] = rle
     dump_json(out, out_json)
     return out
 
 
 def _merge_instance(job) -> dict:
-    segm, rec, probs, where = job
+    segm, rec, probs, where, min_part = job
     coarse = decode(segm, rec['height'], rec['width'], where=where)
     boxes = np.asarray(rec['boxes'], np.int64).reshape(-1, 4)
-    return encode(reassemble_instance(coarse, InstancePatches(boxes), probs, rec['padding']))
+    return encode(reassemble_instance(coarse, InstancePatches(boxes), probs, rec['padding'],
+                                      min_part))

@@ -30,14 +30,17 @@ def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-# the settings of PatchConfig that a model may carry: None takes the model's own
-PATCH_SETTINGS = ('min_size', 'iou_thresh', 'patch_size')
+# the settings of PatchConfig that a model may carry (None takes the model's own): those that
+# decide the boxes, and the clean-up after pasting
+BOX_SETTINGS = ('min_size', 'iou_thresh', 'patch_size')
+PATCH_SETTINGS = BOX_SETTINGS + ('min_part',)
 # what each setting of PatchConfig accepts (besides None for those of PATCH_SETTINGS)
 SETTING_RULES = {
     'patch_size': (lambda v: _is_int(v) and v >= 2, 'an integer >= 2'),
     'padding': (lambda v: _is_int(v) and v >= 0, 'an integer >= 0'),
     'iou_thresh': (lambda v: _is_number(v) and 0 < v <= 1, 'a number in (0, 1]'),
     'min_size': (lambda v: _is_int(v) and v >= 0, 'an integer >= 0'),
+    'min_part': (lambda v: _is_int(v) and v >= 0, 'an integer >= 0'),
 }
 
 
@@ -55,7 +58,8 @@ def setting_arg(name: str) -> Callable[[str], Union[int, float]]:
 
 
 class PatchConfig(NamedTuple):
-    """How patches are chosen: box side, context padding, NMS IoU threshold, and sampling.
+    """How patches are chosen (box side, context padding, NMS IoU threshold, sampling) and
+    which instances and parts are refined.
 
     ``sampling='nms'`` is BPR's: a dense box on every boundary pixel, then mmcv's NMS op fed
     the boundary scores in row-major order, exactly as the original release (the op's sort
@@ -73,12 +77,17 @@ class PatchConfig(NamedTuple):
     ``iou_thresh`` and ``patch_size``: ``None`` (default) likewise takes the model's own value
     (in its checkpoint's meta), else :data:`IOU_THRESH`, the original's COCO setting, and
     :data:`PATCH_SIZE`, the paper's.
+
+    ``min_part``: after pasting, specks and pinholes under this many pixels that refining made
+    are removed (:func:`~bpr.core.reassemble.drop_small_parts`); ``0`` pastes as the
+    original; ``None`` (default) takes the model's own value, else 0.
     """
     patch_size: Optional[int] = None
     padding: int = 0
     iou_thresh: Optional[float] = None
     sampling: str = 'nms'
     min_size: Optional[int] = None
+    min_part: Optional[int] = None
 
     def check(self) -> 'PatchConfig':
         """``self``; ``ValueError`` naming the first setting out of range."""

@@ -5,7 +5,7 @@ import numpy as np
 
 from .masks import foreground_box
 from .patches import PatchConfig, crop_patches, instance_roi, propose
-from .reassemble import paste_patches
+from .reassemble import drop_small_parts, paste_patches
 
 
 class InstancePatches(NamedTuple):
@@ -51,8 +51,10 @@ def extract_image(image: np.ndarray, masks: Sequence[np.ndarray], cfg: PatchConf
 
 
 def reassemble_instance(mask: np.ndarray, inst: InstancePatches, probs: np.ndarray,
-                        padding: int) -> np.ndarray:
-    """Full-size refined mask of one instance from its patches' probabilities (N, S, S)."""
+                        padding: int, min_part: int = 0) -> np.ndarray:
+    """Full-size refined mask of one instance from its patches' probabilities (N, S, S);
+    specks and pinholes under ``min_part`` px that refining made are then removed
+    (:func:`~bpr.core.reassemble.drop_small_parts`)."""
     if inst.num == 0:
         return mask.astype(bool, copy=True)
     h, w = mask.shape
@@ -61,12 +63,16 @@ def reassemble_instance(mask: np.ndarray, inst: InstancePatches, probs: np.ndarr
     refined = mask.astype(bool, copy=True)
     offset = np.array([x1, y1, x1, y1])
     refined[y1:y2, x1:x2] = paste_patches(mask[y1:y2, x1:x2], inst.boxes - offset, probs, padding)
+    if min_part:
+        # one pixel beyond the patches, so that a part running out of them touches the edge
+        win = np.s_[max(y1 - 1, 0):min(y2 + 1, h), max(x1 - 1, 0):min(x2 + 1, w)]
+        refined[win] = drop_small_parts(refined[win], mask[win], min_part)
     return refined
 
 
 def reassemble_image(masks: Sequence[np.ndarray], instances: Sequence[InstancePatches],
-                     probs: np.ndarray, padding: int) -> List[np.ndarray]:
+                     probs: np.ndarray, padding: int, min_part: int = 0) -> List[np.ndarray]:
     """Refined masks of an image; ``probs`` holds the patches in :func:`extract_image` order."""
     bounds = np.cumsum([0] + [inst.num for inst in instances])
-    return [reassemble_instance(m, inst, probs[a:b], padding)
+    return [reassemble_instance(m, inst, probs[a:b], padding, min_part)
             for m, inst, a, b in zip(masks, instances, bounds[:-1], bounds[1:])]

@@ -67,7 +67,7 @@ def main(argv=None):
                          flip=args.flip)
     device = next(model.parameters()).device
     cfg = for_model(PatchConfig(args.patch_size, iou_thresh=args.iou_thresh,
-                                 min_size=args.min_size), model)
+                                 min_size=args.min_size, min_part=args.min_part), model)
     network = {'seconds': 0.0}
     run_patches = coco_api.run_patches
 

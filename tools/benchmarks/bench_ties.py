@@ -33,7 +33,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     data = load_data(args.gt_json, args.coarse_json, args.img_dir)
     model = init_refiner(args.config, args.checkpoint, flip=args.flip)
-    cfgs = {s: for_model(PatchConfig(args.patch_size, 0, args.iou_thresh, s, args.min_size), model)
+    cfgs = {s: for_model(PatchConfig(args.patch_size, 0, args.iou_thresh, s, args.min_size,
+                                     args.min_part), model)
             for s in SAMPLINGS}
     patches = {s: [sum(inst.num for inst in extract_image(img, masks, cfg)[0])
                    for img, masks in data] for s, cfg in cfgs.items()}
