@@ -71,7 +71,8 @@ def run_straightforward(fn):
 
 
 def stage_times(results: list, gt: dict, repeat: int) -> dict:
-    """Seconds of patch extraction and of reassembly (identity network) over all images."""
+    """Seconds of patch extraction and of reassembly (identity network; with and without the
+    clean-up of specks and pinholes) over all images."""
     cfg = PatchConfig(64, 0, 0.55)
     rng = np.random.default_rng(0)
     images = []
@@ -83,7 +84,10 @@ def stage_times(results: list, gt: dict, repeat: int) -> dict:
     return time_alternating({
         'extraction': lambda: [extract_image(image, masks, cfg) for image, masks in images],
         'reassembly': lambda: [reassemble_image(masks, inst, mask_p.astype(np.float32), 0)
-                               for (_, masks), (inst, _, mask_p) in zip(images, extracted)]},
+                               for (_, masks), (inst, _, mask_p) in zip(images, extracted)],
+        'reassembly, min_part 10': lambda: [
+            reassemble_image(masks, inst, mask_p.astype(np.float32), 0, min_part=10)
+            for (_, masks), (inst, _, mask_p) in zip(images, extracted)]},
         repeat)
 
 
