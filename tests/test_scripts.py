@@ -332,7 +332,7 @@ def test_bench_cityscapes_compares_conversions(tmp_path):
     for row in ('read', 'write'):
         assert re.search(rf'^\| {row} .*\|' + r' [\d.]+ \([\d.]+-[\d.]+\) \|' * 2 +
                          r' [\d.]+ \([\d.]+-[\d.]+\)x \|$', report, re.M), report
-    for stage in ('extraction', 'reassembly'):
+    for stage in ('extraction', 'reassembly', 'reassembly, min_part 10'):
         assert re.search(rf'^\| {stage} \| [\d.]+ \([\d.]+-[\d.]+\) \|$', report, re.M), report
 
 
