@@ -18,8 +18,8 @@ import numpy as np
 
 from bpr.apis.inference import checkpoint_settings, for_model
 from bpr.core import PatchConfig, decode, extract_instance
-from bpr.core.patches import BOX_SETTINGS, setting_arg
 from bpr.core.io import check_output, cli, group_by_image, int_arg, load_gt, load_results
+from bpr.core.patches import BOX_SETTINGS, setting_arg
 from bpr.core.visualize import instances_window, side_by_side
 from bpr.evaluation import largest_gains
 

@@ -129,18 +129,18 @@ def merge_patches(coarse_json: str, gt_json: str, probs_pkl: str, data_dir: str,
             raise InputError(f'{data_dir}: patch {missing[0]} of instance {i} has no image')
         p = np.stack([probs[index[n]] for n in rec['patches']]) if rec['patches'] else \
             np.zeros((0, 1, 1), np.float32)
-        jobs.append((results[i]['segmentation'], rec, p, f'{coarse_json} result [{i}]',
-                     min_part))
+        jobs.append((results[i]['segmentation'], rec, p, f'{coarse_json} result [{i}]'))
     out = [dict(r) for r in results]
-    refined = parallel_map(_merge_instance, jobs, num_proc, 'merge', progress)
-    for (_, rec, _, _, _), rle in zip(jobs, refined):
+    refined = parallel_map(partial(_merge_instance, min_part=min_part), jobs, num_proc, 'merge',
+                           progress)
+    for (_, rec, _, _), rle in zip(jobs, refined):
         out[rec['inst_id']]['segmentation'] = rle
     dump_json(out, out_json)
     return out
 
 
-def _merge_instance(job) -> dict:
-    segm, rec, probs, where, min_part = job
+def _merge_instance(job, min_part: int = 0) -> dict:
+    segm, rec, probs, where = job
     coarse = decode(segm, rec['height'], rec['width'], where=where)
     boxes = np.asarray(rec['boxes'], np.int64).reshape(-1, 4)
     return encode(reassemble_instance(coarse, InstancePatches(boxes), probs, rec['padding'],
