@@ -11,7 +11,7 @@ import pycocotools.mask as mask_utils
 import pytest
 
 from bpr.core import encode
-from bpr.evaluation import coco_mask_metrics, mask_to_boundary
+from bpr.evaluation import ap_per_threshold, coco_mask_metrics, mask_to_boundary
 from helpers import ROOT, random_masks
 
 
@@ -74,6 +74,23 @@ def test_shifted_mask_hurts_boundary_ap_more_than_mask_ap():
     metrics = coco_mask_metrics(_gt(gt), res)
     assert metrics['AP50'] == pytest.approx(100.0)
     assert metrics['bAP'] < metrics['AP'] - 20
+
+
+def test_ap_per_threshold_averages_to_ap_and_bap():
+    """Two objects, one segmented exactly and one a pixel too large all around: boundary AP
+    is lost at the high thresholds, not at 0.5, and the ten values average to bAP (AP)."""
+    gt = [_box(10, 110, 20, 80), _box(10, 110, 100, 150)]
+    res_masks = [gt[0], _box(9, 111, 99, 151)]
+    res = [dict(image_id=1, category_id=1, score=s, segmentation=encode(m))
+           for s, m in zip((0.9, 0.8), res_masks)]
+    metrics = coco_mask_metrics(_gt(gt), res)
+    b_ap, ap = ap_per_threshold(_gt(gt), res), ap_per_threshold(_gt(gt), res, boundary=False)
+    assert b_ap.shape == ap.shape == (10,)
+    assert b_ap.mean() == pytest.approx(metrics['bAP']) and ap.mean() == pytest.approx(
+        metrics['AP'])
+    assert b_ap[0] == pytest.approx(100) and b_ap[-1] < 100 and np.all(np.diff(b_ap) <= 0)
+    assert np.all(b_ap <= ap)
+    assert np.array_equal(ap_per_threshold(_gt(gt), []), np.zeros(10))
 
 
 def test_instance_ious_pair_each_result_with_its_object():

@@ -303,8 +303,8 @@ def test_bench_speed_reports_medians_of_runs(coco, tmp_path):
         # a speed-up against the network as built, for the other two
         assert bool(re.fullmatch(r' [\d.]+ \([\d.]+-[\d.]+\)x ', row[3])) == (network != 'as built')
     # the paper's breakdown: extraction, network, reassembly and their sum, in ms per image
-    stages = re.search(r'^\| hrnet18s_64_tiny.py' + r' \| ([\d.]+) \(([\d.]+)-([\d.]+)\)' * 4 + r' \|$',
-                       report, re.M)
+    stages = re.search(r'^\| hrnet18s_64_tiny.py'
+                       + r' \| ([\d.]+) \(([\d.]+)-([\d.]+)\)' * 4 + r' \|$', report, re.M)
     assert stages, report
     medians = [float(stages[k]) for k in (1, 4, 7, 10)]
     assert medians[1] > 0 and abs(sum(medians[:3]) - medians[3]) <= 0.5, report
@@ -423,6 +423,47 @@ def test_label_edges_tells_loose_from_tight_labels(tmp_path):
     ratio = {name: float(re.search(rf'{name}\.json \| 1 \|.* ([\d.]+) \|$', out, re.M)[1])
              for name in ('exact', 'loose', 'tight')}
     assert ratio['tight'] < 0.8 < ratio['exact'] < 1.2 < ratio['loose'], out
+
+
+def test_error_bands_places_each_error_by_its_distance(tmp_path):
+    """A square segmented exactly, a pixel too large all around, and with a hole at its
+    centre: the added ring lies at distance 1, the hole beyond 10 px, and correcting the
+    errors of the right distance gives the exact result back."""
+    square = np.zeros((100, 100), np.uint8)
+    square[30:70, 30:70] = 1
+    holed = square.copy()
+    holed[47:53, 47:53] = 0
+
+    def rle(mask):
+        out = mask_utils.encode(np.asfortranarray(mask))
+        out['counts'] = out['counts'].decode()
+        return out
+
+    gt = dict(images=[dict(id=1, file_name='a.png', height=100, width=100)],
+              categories=[dict(id=1, name='x')],
+              annotations=[dict(id=1, image_id=1, category_id=1, iscrowd=0, area=1600,
+                                bbox=[30, 30, 40, 40], segmentation=rle(square))])
+    (tmp_path / 'gt.json').write_text(json.dumps(gt))
+    files = []
+    for name, mask in (('exact', square), ('loose', cv2.dilate(square, np.ones((3, 3)))),
+                       ('holed', holed)):
+        (tmp_path / f'{name}.json').write_text(json.dumps(
+            [dict(image_id=1, category_id=1, score=0.9, segmentation=rle(mask))]))
+        files.append(str(tmp_path / f'{name}.json'))
+    out = run(['python', 'tools/benchmarks/error_bands.py', str(tmp_path / 'gt.json'),
+               *files]).stdout
+    assert re.search(r'^\| exact\.json' + r' \| 100\.00' * 11 + r' \|$', out, re.M), out
+    assert re.search(r'^\| loose\.json( \| [\d.]+){9} \| 0\.00 \| [\d.]+ \|$', out, re.M), out
+    zero = r' \| 0\.0 / 0\.0'
+    assert re.search(r'^\| exact\.json \| 1' + zero * 6 + r' \| 0\.0 \| 0\.0 \|$', out, re.M)
+    ring = 42 * 42 - 40 * 40
+    assert re.search(rf'^\| loose\.json \| 1 \| {ring}\.0 / 0\.0' + zero * 5 +
+                     rf' \| {ring}\.0 \| 0\.0 \|$', out, re.M), out
+    assert re.search(r'^\| holed\.json \| 1' + zero * 5 + r' \| 0\.0 / 36\.0 \| 0\.0 \| 36\.0 \|$',
+                     out, re.M), out
+    # corrected within 1 px / beyond 1 px
+    assert re.search(r'^\| loose\.json \| [\d.]+ \| 100\.00 \| [\d.]+ \|$', out, re.M), out
+    assert re.search(r'^\| holed\.json \| [\d.]+ \| [\d.]+ \| 100\.00 \|$', out, re.M), out
 
 
 def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):

@@ -232,6 +232,26 @@ def largest_gains(gt: dict, coarse: List[dict], refined: List[dict]) -> List[int
     return sorted(best, key=lambda i: (-best[i], i))
 
 
+def ap_per_threshold(gt: dict, results: List[dict], boundary: bool = True,
+                     dilation_ratio: float = 0.02) -> np.ndarray:
+    """AP in percent at each of COCO's IoU thresholds 0.50, 0.55, ..., 0.95 (all sizes, 100
+    detections), with boundary IoU (``boundary``) or mask IoU; their mean is bAP (AP).
+
+    Shows at which thresholds the points are won or lost: sets of large, well segmented
+    objects differ only at the highest ones."""
+    if not results:
+        return np.zeros(10)
+    coco_gt, coco_dt = _coco(gt, results)
+    evaluator = BoundaryCOCOeval(coco_gt, coco_dt, dilation_ratio) if boundary else \
+        COCOeval(coco_gt, coco_dt, 'segm')
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluator.evaluate()
+        evaluator.accumulate()
+    precision = evaluator.eval['precision'][:, :, :, 0, -1]  # (T, R, K): all areas, 100 dets
+    valid = precision > -1
+    return np.array([100 * p[v].mean() if v.any() else 0.0 for p, v in zip(precision, valid)])
+
+
 def coco_mask_metrics(gt: dict, results: List[dict], boundary: bool = True,
                       dilation_ratio: float = 0.02, fscore: bool = False) -> Dict[str, float]:
     """``{'AP', 'AP50', ..., 'bAP', 'bAP50', ...}`` in percent for COCO-form results, with the

@@ -3,7 +3,8 @@
 #
 #   DATA=path/to/data WORK=/tmp/bpr_duts bash tools/benchmarks/duts.sh [STEP...]
 #
-# DATA holds duts_tr/, pennfudan/ and coco128/ (COCO form). Steps (default: data small pictures):
+# DATA holds duts_tr/, pennfudan/ and coco128/ (COCO form).
+# Steps (default: data small errors pictures):
 #   data   every 20th image by file name is held out (never trained on): heldout_gt.json;
 #          train_gt.json is the rest. Mask R-CNN-like coarse masks (28x28 grid) of the held-out
 #          images.
@@ -11,6 +12,9 @@
 #          smaller than MIN px (longer box side) keep their coarse mask; metrics per COCO
 #          size bucket for each MIN, one real run at MIN_SIZE to check the composition, and
 #          the upper bound (GT inside the selected patches, every instance / >= MIN_SIZE).
+#   errors (after small) where the errors left at MIN_SIZE lie: boundary AP per IoU
+#          threshold, pixels wrongly added / missing by distance to the GT outline, against a
+#          perfect network of 2 patch px per output pixel (tools/benchmarks/error_bands.py)
 #   pictures (after small) the held-out photographs with the largest Boundary-IoU gains at
 #          MIN_SIZE: coarse with the selected patches vs refined, GT thin (WORK/pictures)
 #   train  (GPU scale; after data) the default model's recipe on diverse objects: patches of
@@ -63,7 +67,7 @@ refine() {  # refine COARSE OUT [OPTIONS]
     sh "$ROOT/tools/inference_coco.sh" "$CONFIG" "$CKPT" "$1" "$2" "${@:3}"
 }
 
-for step in ${*:-data small pictures}; do case $step in
+for step in ${*:-data small errors pictures}; do case $step in
 data)
   py split_coco.py "$DATA/duts_tr/annotations/instances.json" "$WORK/train_gt.json" \
     "$WORK/heldout_gt.json" --every 20
@@ -84,6 +88,11 @@ sys.exit('the composed results differ from a real --min-size run' if a != b else
     heldout_min32.json heldout_min64.json heldout_min96.json heldout_min128.json \
     heldout_min160.json heldout_min192.json heldout_min256.json heldout_upper_min0.json \
     "heldout_upper_min$MIN_SIZE.json" --out metrics_small.json) ;;
+errors)
+  py upper_bound.py "$WORK/heldout_coarse.json" "$WORK/heldout_gt.json" \
+    "$WORK/heldout_upper_s2.json" --stride 2 --checkpoint "$CKPT"
+  (cd "$WORK" && "$PYTHON" "$ROOT/tools/benchmarks/error_bands.py" heldout_gt.json \
+    heldout_coarse.json "heldout_min$MIN_SIZE.json" heldout_upper_s2.json) ;;
 pictures)
   py visualize.py "$WORK/heldout_gt.json" "$DATA/duts_tr/images" "$WORK/heldout_coarse.json" \
     "$WORK/heldout_min$MIN_SIZE.json" "$WORK/pictures" --best --num "${NUM:-6}" --crop --gt \

@@ -5,7 +5,7 @@
 #
 # DATA holds pennfudan/{images,annotations} and coco128/{images,annotations} (COCO form).
 # Steps (default: all but the training ones): data train refine ablate ties small seen nomask
-# pedestrians speed pictures.
+# pedestrians speed pictures errors.
 # `train` takes about 130 minutes on 2 CPU cores and overwrites CKPT; `nomask` (the mask-channel
 # ablation) trains stage 1 again without the mask branch (about 60 minutes); `pedestrians`
 # fine-tunes CKPT on Penn-Fudan patches only (about 25 minutes; after `data` and `refine`).
@@ -19,7 +19,7 @@ CONFIG=$ROOT/configs/bpr/hrnet18s_128.py
 GPUS=${GPUS:-2}
 PYTHON=${PYTHON:-python}
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-STEPS=${*:-data refine ablate ties small seen speed pictures}
+STEPS=${*:-data refine ablate ties small seen speed pictures errors}
 mkdir -p "$WORK"
 py() { "$PYTHON" "$ROOT/tools/$1" "${@:2}"; }
 concat() {  # concat OUT IN...: one COCO results file
@@ -207,5 +207,9 @@ pictures)
   py visualize.py "$WORK/val_gt.json" "$DATA" "$WORK/val_coarse.json" \
     "$WORK/val_refined.json" "$WORK/pictures" --best --num "${NUM:-6}" --crop --gt \
     --checkpoint "$CKPT" ;;
+errors)
+  # (after refine) where the remaining errors lie: AP per threshold, pixels by distance
+  (cd "$WORK" && "$PYTHON" "$ROOT/tools/benchmarks/error_bands.py" val_gt.json \
+    val_coarse.json val_refined.json val_upper_s2.json val_upper_s4.json) ;;
 *) echo "unknown step $step" >&2; exit 2 ;;
 esac; done
