@@ -466,6 +466,39 @@ def test_error_bands_places_each_error_by_its_distance(tmp_path):
     assert re.search(r'^\| holed\.json \| [\d.]+ \| [\d.]+ \| 100\.00 \|$', out, re.M), out
 
 
+def test_rescale_set_doubles_images_and_masks(tmp_path):
+    """Every 2nd image by file name, twice the size, its masks twice as wide and high."""
+    src = tmp_path / 'src'
+    src.mkdir()
+    images, anns = [], []
+    for k, name in enumerate(('b.png', 'a.png', 'c.png')):
+        cv2.imwrite(str(src / name), np.full((40, 60, 3), 50 * k, np.uint8))
+        mask = np.zeros((40, 60), np.uint8)
+        mask[10:30, 5 + k:25 + k] = 1
+        rle = mask_utils.encode(np.asfortranarray(mask))
+        rle['counts'] = rle['counts'].decode()
+        images.append(dict(id=k + 1, file_name=name, height=40, width=60))
+        anns.append(dict(id=k + 1, image_id=k + 1, category_id=1, iscrowd=0, area=400,
+                         bbox=[5 + k, 10, 20, 20], segmentation=rle))
+    gt = dict(images=images, annotations=anns, categories=[dict(id=1, name='x')])
+    (tmp_path / 'gt.json').write_text(json.dumps(gt))
+    out = tmp_path / 'x2'
+    run(['python', 'tools/benchmarks/rescale_set.py', str(tmp_path / 'gt.json'), str(src),
+         str(out), '--factor', '2', '--every', '2'])
+    scaled = json.loads((out / 'gt.json').read_text())
+    assert [img['file_name'] for img in scaled['images']] == ['a.png', 'c.png']
+    assert all((img['height'], img['width']) == (80, 120) for img in scaled['images'])
+    assert cv2.imread(str(out / 'images' / 'a.png')).shape == (80, 120, 3)
+    assert [a['id'] for a in scaled['annotations']] == [2, 3]
+    for ann, k in zip(scaled['annotations'], (1, 2)):
+        assert ann['area'] == 1600 and ann['bbox'] == [10.0 + 2 * k, 20.0, 40.0, 40.0]
+        mask = mask_utils.decode(ann['segmentation'])
+        assert mask.shape == (80, 120) and mask.sum() == 1600
+    proc = subprocess.run(['python', 'tools/benchmarks/rescale_set.py', str(tmp_path / 'gt.json'),
+                           str(src), str(src)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode != 0 and 'OUT_DIR must not be IMG_DIR' in proc.stderr
+
+
 def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):
     """A checkpoint published with --iou-thresh, --patch-size and --flip refines with them
     unless the caller says otherwise (API arguments, FLIP / IOU_THRESH / PATCH_SIZE of

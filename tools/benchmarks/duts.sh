@@ -4,7 +4,7 @@
 #   DATA=path/to/data WORK=/tmp/bpr_duts bash tools/benchmarks/duts.sh [STEP...]
 #
 # DATA holds duts_tr/, pennfudan/ and coco128/ (COCO form).
-# Steps (default: data small errors pictures):
+# Steps (default: data small errors pictures; scale on request):
 #   data   every 20th image by file name is held out (never trained on): heldout_gt.json;
 #          train_gt.json is the rest. Mask R-CNN-like coarse masks (28x28 grid) of the held-out
 #          images.
@@ -15,6 +15,10 @@
 #   errors (after small) where the errors left at MIN_SIZE lie: boundary AP per IoU
 #          threshold, pixels wrongly added / missing by distance to the GT outline, against a
 #          perfect network of 2 patch px per output pixel (tools/benchmarks/error_bands.py)
+#   scale  (after data) the held-out split's every 2nd image at twice the resolution
+#          (tools/benchmarks/rescale_set.py; WORK/x2), coarse masks drawn as for the held-out
+#          split, refined with CKPT at each patch size of SCALE_PATCHES (default 48 64 80 96);
+#          the same images at their own resolution (WORK/x1) refined at CKPT's settings
 #   pictures (after small) the held-out photographs with the largest Boundary-IoU gains at
 #          MIN_SIZE: coarse with the selected patches vs refined, GT thin (WORK/pictures)
 #   train  (GPU scale; after data) the default model's recipe on diverse objects: patches of
@@ -93,6 +97,22 @@ errors)
     "$WORK/heldout_upper_s2.json" --stride 2 --checkpoint "$CKPT"
   (cd "$WORK" && "$PYTHON" "$ROOT/tools/benchmarks/error_bands.py" heldout_gt.json \
     heldout_coarse.json "heldout_min$MIN_SIZE.json" heldout_upper_s2.json) ;;
+scale)
+  py split_coco.py "$WORK/heldout_gt.json" "$WORK/x1_rest_gt.json" "$WORK/x1_gt.json" --every 2
+  py make_coarse.py "$WORK/x1_gt.json" "$WORK/x1_coarse.json" --seed 11
+  refine "$WORK/x1_coarse.json" "$WORK/x1_refined.json"
+  (cd "$WORK" && py eval.py x1_gt.json x1_coarse.json x1_refined.json --out metrics_x1.json)
+  py benchmarks/rescale_set.py "$WORK/heldout_gt.json" "$DATA/duts_tr/images" "$WORK/x2" \
+    --factor 2 --every 2
+  py make_coarse.py "$WORK/x2/gt.json" "$WORK/x2/coarse.json" --seed 11
+  outs=()
+  for p in ${SCALE_PATCHES:-48 64 80 96}; do
+    PATCH_SIZE=$p IMG_DIR=$WORK/x2/images GT_JSON=$WORK/x2/gt.json GPUS=$GPUS \
+      sh "$ROOT/tools/inference_coco.sh" "$CONFIG" "$CKPT" "$WORK/x2/coarse.json" \
+      "$WORK/x2/refined_p$p.json"
+    outs+=("refined_p$p.json")
+  done
+  (cd "$WORK/x2" && py eval.py gt.json coarse.json "${outs[@]}" --out metrics_x2.json) ;;
 pictures)
   py visualize.py "$WORK/heldout_gt.json" "$DATA/duts_tr/images" "$WORK/heldout_coarse.json" \
     "$WORK/heldout_min$MIN_SIZE.json" "$WORK/pictures" --best --num "${NUM:-6}" --crop --gt \

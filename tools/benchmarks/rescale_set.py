@@ -1,0 +1,80 @@
+"""A copy of a COCO set at another resolution: images and GT masks scaled by one factor.
+
+    python tools/benchmarks/rescale_set.py GT_JSON IMG_DIR OUT_DIR --factor 2 [--every 2]
+
+Writes ``OUT_DIR/gt.json`` and ``OUT_DIR/images/`` (the images under their own file names,
+bicubic up, area down; masks resampled bilinearly at 0.5). ``--every N`` keeps every N-th
+image by file name. For checking that a refiner's gain, and its best patch size, carry over
+to photographs of another resolution.
+"""
+import argparse
+import os
+import os.path as osp
+
+import cv2
+import numpy as np
+
+from bpr.core.io import check_images, check_output, cli, dump_json, load_gt, read_image
+from bpr.core.masks import decode, encode, foreground_box
+
+
+def rescale_mask(mask: np.ndarray, size) -> np.ndarray:
+    """Binary mask resampled to ``size`` ``(w, h)``: bilinear, thresholded at 0.5."""
+    return cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_LINEAR) > 0.5
+
+
+def rescale_set(gt: dict, img_dir: str, out_dir: str, factor: float, every: int = 1) -> dict:
+    """The scaled GT (every ``every``-th image by file name); images written to
+    ``out_dir/images``."""
+    images = sorted(gt['images'], key=lambda img: img['file_name'])[::every]
+    check_images(gt, [img['id'] for img in images], img_dir)
+    sizes, out_images = {}, []
+    for img in images:
+        w, h = round(img['width'] * factor), round(img['height'] * factor)
+        sizes[img['id']] = (img['height'], img['width'], w, h)
+        pixels = read_image(osp.join(img_dir, img['file_name']))
+        out = osp.join(out_dir, 'images', img['file_name'])
+        os.makedirs(osp.dirname(out), exist_ok=True)
+        interp = cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA
+        if not cv2.imwrite(out, cv2.resize(pixels, (w, h), interpolation=interp)):
+            raise OSError(f'{out}: cannot write the image')
+        out_images.append(dict(img, width=w, height=h))
+    anns = []
+    for ann in gt['annotations']:
+        if ann['image_id'] not in sizes:
+            continue
+        h0, w0, w, h = sizes[ann['image_id']]
+        mask = rescale_mask(decode(ann['segmentation'], h0, w0), (w, h))
+        box = foreground_box(mask)
+        bbox = [0.0] * 4 if box is None else [
+            float(box[1].start), float(box[0].start), float(box[1].stop - box[1].start),
+            float(box[0].stop - box[0].start)]
+        anns.append(dict(ann, segmentation=encode(mask), area=int(mask.sum()), bbox=bbox))
+    return dict(gt, images=out_images, annotations=anns)
+
+
+@cli
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('gt_json')
+    parser.add_argument('img_dir')
+    parser.add_argument('out_dir')
+    parser.add_argument('--factor', type=float, default=2.0, help='scale of the copy')
+    parser.add_argument('--every', type=int, default=1, help='keep every N-th image')
+    args = parser.parse_args(argv)
+    if not args.factor > 0 or args.every < 1:
+        parser.error('--factor must be positive and --every at least 1')
+    if osp.realpath(args.out_dir) == osp.realpath(args.img_dir):
+        parser.error('OUT_DIR must not be IMG_DIR')
+    check_output(args.out_dir, folder=True)
+    gt_out = osp.join(args.out_dir, 'gt.json')
+    check_output(gt_out, [args.gt_json])
+    scaled = rescale_set(load_gt(args.gt_json), args.img_dir, args.out_dir, args.factor,
+                         args.every)
+    dump_json(scaled, gt_out)
+    print(f'{len(scaled["images"])} images, {len(scaled["annotations"])} instances '
+          f'x{args.factor:g} -> {args.out_dir}')
+
+
+if __name__ == '__main__':
+    main()
