@@ -494,9 +494,22 @@ def test_rescale_set_doubles_images_and_masks(tmp_path):
         assert ann['area'] == 1600 and ann['bbox'] == [10.0 + 2 * k, 20.0, 40.0, 40.0]
         mask = mask_utils.decode(ann['segmentation'])
         assert mask.shape == (80, 120) and mask.sum() == 1600
-    proc = subprocess.run(['python', 'tools/benchmarks/rescale_set.py', str(tmp_path / 'gt.json'),
-                           str(src), str(src)], cwd=ROOT, capture_output=True, text=True)
-    assert proc.returncode != 0 and 'OUT_DIR must not be IMG_DIR' in proc.stderr
+    # the input images are never written over, nor anything outside OUT_DIR/images
+    (tmp_path / 'z').mkdir()
+    os.symlink(src, tmp_path / 'z' / 'images')
+    for bad_out, names in ((tmp_path / 'z', {}), (tmp_path / 'y', {1: '../escaped.png'})):
+        bad = dict(gt, images=[dict(img, file_name=names.get(img['id'], img['file_name']))
+                               for img in images])
+        (tmp_path / 'bad.json').write_text(json.dumps(bad))
+        if names:
+            shutil.copy(src / 'b.png', tmp_path / 'escaped.png')
+        before = {p.name: p.read_bytes() for p in src.iterdir()}
+        proc = subprocess.run(['python', 'tools/benchmarks/rescale_set.py',
+                               str(tmp_path / 'bad.json'), str(src), str(bad_out)], cwd=ROOT,
+                              capture_output=True, text=True)
+        assert proc.returncode == 1 and proc.stderr.count('\n') == 1, proc.stderr
+        assert ('input image folder' if not names else 'leads outside') in proc.stderr
+        assert {p.name: p.read_bytes() for p in src.iterdir()} == before
 
 
 def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):

@@ -13,7 +13,6 @@ import os.path as osp
 
 import cv2
 import numpy as np
-import pycocotools.mask as mask_utils
 
 from bpr.core.io import cli, group_by_image, load_gt, load_results
 from bpr.core.masks import decode, encode

@@ -14,7 +14,8 @@ import os.path as osp
 import cv2
 import numpy as np
 
-from bpr.core.io import check_images, check_output, cli, dump_json, load_gt, read_image
+from bpr.core.io import (InputError, check_images, check_output, cli, dump_json, float_arg,
+                         int_arg, load_gt, read_image)
 from bpr.core.masks import decode, encode, foreground_box
 
 
@@ -28,6 +29,12 @@ def rescale_set(gt: dict, img_dir: str, out_dir: str, factor: float, every: int 
     ``out_dir/images``."""
     images = sorted(gt['images'], key=lambda img: img['file_name'])[::every]
     check_images(gt, [img['id'] for img in images], img_dir)
+    root = osp.realpath(osp.join(out_dir, 'images'))
+    if root == osp.realpath(img_dir):
+        raise InputError(f'{out_dir}: its images/ folder is the input image folder')
+    for img in images:
+        if osp.commonpath([root, osp.realpath(osp.join(root, img['file_name']))]) != root:
+            raise InputError(f'{img["file_name"]}: image file name leads outside {root}')
     sizes, out_images = {}, []
     for img in images:
         w, h = round(img['width'] * factor), round(img['height'] * factor)
@@ -59,13 +66,9 @@ def main(argv=None):
     parser.add_argument('gt_json')
     parser.add_argument('img_dir')
     parser.add_argument('out_dir')
-    parser.add_argument('--factor', type=float, default=2.0, help='scale of the copy')
-    parser.add_argument('--every', type=int, default=1, help='keep every N-th image')
+    parser.add_argument('--factor', type=float_arg(0.01), default=2.0, help='scale of the copy')
+    parser.add_argument('--every', type=int_arg(1), default=1, help='keep every N-th image')
     args = parser.parse_args(argv)
-    if not args.factor > 0 or args.every < 1:
-        parser.error('--factor must be positive and --every at least 1')
-    if osp.realpath(args.out_dir) == osp.realpath(args.img_dir):
-        parser.error('OUT_DIR must not be IMG_DIR')
     check_output(args.out_dir, folder=True)
     gt_out = osp.join(args.out_dir, 'gt.json')
     check_output(gt_out, [args.gt_json])
