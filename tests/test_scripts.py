@@ -512,6 +512,30 @@ def test_rescale_set_doubles_images_and_masks(tmp_path):
         assert {p.name: p.read_bytes() for p in src.iterdir()} == before
 
 
+def test_compose_patch_size_takes_each_instance_from_its_size(tmp_path):
+    """Coarse boxes of 30, 60, 48 and 120 px, runs at 8 and 16 px, divisor 4: targets 7.5,
+    15, 12 (a tie: the smaller) and 30 px."""
+    coarse = []
+    for side in (30, 60, 48, 120):
+        mask = np.zeros((130, 130), np.uint8)
+        mask[2:2 + side, 5:5 + side // 2] = 1
+        rle = mask_utils.encode(np.asfortranarray(mask))
+        rle['counts'] = rle['counts'].decode()
+        coarse.append(dict(image_id=1, category_id=1, score=0.5, segmentation=rle))
+    (tmp_path / 'coarse.json').write_text(json.dumps(coarse))
+    runs = []
+    for size in (8, 16):
+        results = [dict(c, run=size) for c in coarse]
+        (tmp_path / f'r{size}.json').write_text(json.dumps(results))
+        runs.append(f'{size}={tmp_path / f"r{size}.json"}')
+    out = run(['python', 'tools/benchmarks/compose_patch_size.py', str(tmp_path / 'coarse.json'),
+               str(tmp_path / 'k'), *runs, '--divisors', '4']).stdout
+    assert 'side / 4: 8 px: 2, 16 px: 2' in out, out
+    composed = json.loads((tmp_path / 'k4.json').read_text())
+    assert [r['run'] for r in composed] == [8, 16, 8, 16]
+    assert [r['segmentation'] for r in composed] == [c['segmentation'] for c in coarse]
+
+
 def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):
     """A checkpoint published with --iou-thresh, --patch-size and --flip refines with them
     unless the caller says otherwise (API arguments, FLIP / IOU_THRESH / PATCH_SIZE of

@@ -15,10 +15,12 @@
 #   errors (after small) where the errors left at MIN_SIZE lie: boundary AP per IoU
 #          threshold, pixels wrongly added / missing by distance to the GT outline, against a
 #          perfect network of 2 patch px per output pixel (tools/benchmarks/error_bands.py)
-#   scale  (after data) the held-out split's every 2nd image at twice the resolution
-#          (tools/benchmarks/rescale_set.py; WORK/x2), coarse masks drawn as for the held-out
-#          split, refined with CKPT at each patch size of SCALE_PATCHES (default 48 64 80 96);
-#          the same images at their own resolution (WORK/x1) refined at CKPT's settings
+#   scale  (after data) the held-out split's every 2nd image as it is (x1) and at twice the
+#          resolution (x2, tools/benchmarks/rescale_set.py), coarse masks drawn as for the
+#          held-out split, refined with CKPT at each patch size of X1_PATCHES (default 32 40
+#          48 56 64) and X2_PATCHES (48 64 80 96), and with the size of each instance's
+#          patches in proportion to it: its longer side / 5, 6 or 7, composed from those runs
+#          (tools/benchmarks/compose_patch_size.py)
 #   pictures (after small) the held-out photographs with the largest Boundary-IoU gains at
 #          MIN_SIZE: coarse with the selected patches vs refined, GT thin (WORK/pictures)
 #   train  (GPU scale; after data) the default model's recipe on diverse objects: patches of
@@ -98,21 +100,28 @@ errors)
   (cd "$WORK" && "$PYTHON" "$ROOT/tools/benchmarks/error_bands.py" heldout_gt.json \
     heldout_coarse.json "heldout_min$MIN_SIZE.json" heldout_upper_s2.json) ;;
 scale)
+  # x1: every 2nd held-out image as it is; x2: the same at twice the resolution
   py split_coco.py "$WORK/heldout_gt.json" "$WORK/x1_rest_gt.json" "$WORK/x1_gt.json" --every 2
-  py make_coarse.py "$WORK/x1_gt.json" "$WORK/x1_coarse.json" --seed 11
-  refine "$WORK/x1_coarse.json" "$WORK/x1_refined.json"
-  (cd "$WORK" && py eval.py x1_gt.json x1_coarse.json x1_refined.json --out metrics_x1.json)
   py benchmarks/rescale_set.py "$WORK/heldout_gt.json" "$DATA/duts_tr/images" "$WORK/x2" \
     --factor 2 --every 2
-  py make_coarse.py "$WORK/x2/gt.json" "$WORK/x2/coarse.json" --seed 11
-  outs=()
-  for p in ${SCALE_PATCHES:-48 64 80 96}; do
-    PATCH_SIZE=$p IMG_DIR=$WORK/x2/images GT_JSON=$WORK/x2/gt.json GPUS=$GPUS \
-      sh "$ROOT/tools/inference_coco.sh" "$CONFIG" "$CKPT" "$WORK/x2/coarse.json" \
-      "$WORK/x2/refined_p$p.json"
-    outs+=("refined_p$p.json")
-  done
-  (cd "$WORK/x2" && py eval.py gt.json coarse.json "${outs[@]}" --out metrics_x2.json) ;;
+  mv "$WORK/x2/gt.json" "$WORK/x2_gt.json"
+  for set in "x1:$DATA/duts_tr/images:${X1_PATCHES:-32 40 48 56 64}" \
+             "x2:$WORK/x2/images:${X2_PATCHES:-48 64 80 96}"; do
+    IFS=: read -r name images sizes <<<"$set"
+    py make_coarse.py "$WORK/${name}_gt.json" "$WORK/${name}_coarse.json" --seed 11
+    runs=() outs=()
+    for p in $sizes; do
+      PATCH_SIZE=$p IMG_DIR=$images GT_JSON=$WORK/${name}_gt.json GPUS=$GPUS \
+        sh "$ROOT/tools/inference_coco.sh" "$CONFIG" "$CKPT" "$WORK/${name}_coarse.json" \
+        "$WORK/${name}_p$p.json"
+      runs+=("$p=$WORK/${name}_p$p.json") outs+=("${name}_p$p.json")
+    done
+    "$PYTHON" "$ROOT/tools/benchmarks/compose_patch_size.py" "$WORK/${name}_coarse.json" \
+      "$WORK/${name}_side" "${runs[@]}" --divisors 5 6 7
+    (cd "$WORK" && py eval.py "${name}_gt.json" "${name}_coarse.json" "${outs[@]}" \
+      "${name}_side5.json" "${name}_side6.json" "${name}_side7.json" \
+      --out "metrics_$name.json")
+  done ;;
 pictures)
   py visualize.py "$WORK/heldout_gt.json" "$DATA/duts_tr/images" "$WORK/heldout_coarse.json" \
     "$WORK/heldout_min$MIN_SIZE.json" "$WORK/pictures" --best --num "${NUM:-6}" --crop --gt \
