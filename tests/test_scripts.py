@@ -534,6 +534,13 @@ def test_compose_patch_size_takes_each_instance_from_its_size(tmp_path):
     composed = json.loads((tmp_path / 'k4.json').read_text())
     assert [r['run'] for r in composed] == [8, 16, 8, 16]
     assert [r['segmentation'] for r in composed] == [c['segmentation'] for c in coarse]
+    # an output that would overwrite an input (prefix r, divisor 8: r8.json) is refused
+    before = (tmp_path / 'r8.json').read_text()
+    proc = subprocess.run(['python', 'tools/benchmarks/compose_patch_size.py',
+                           str(tmp_path / 'coarse.json'), str(tmp_path / 'r'), *runs,
+                           '--divisors', '8'], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1 and 'overwrite the input' in proc.stderr, proc.stderr
+    assert (tmp_path / 'r8.json').read_text() == before
 
 
 def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):

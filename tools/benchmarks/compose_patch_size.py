@@ -10,10 +10,11 @@ patch size is nearest the longer side of its coarse box divided by k (the smalle
 tie).
 """
 import argparse
-import json
 
 import numpy as np
 import pycocotools.mask as mask_utils
+
+from bpr.core.io import check_output, cli, dump_json, load_json
 
 
 def size_arg(text: str):
@@ -23,6 +24,7 @@ def size_arg(text: str):
     return int(size), path
 
 
+@cli
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('coarse_json')
@@ -30,17 +32,20 @@ def main(argv=None):
     parser.add_argument('runs', type=size_arg, nargs='+', metavar='SIZE=RESULTS_JSON')
     parser.add_argument('--divisors', type=float, nargs='+', default=[5, 6, 7])
     args = parser.parse_args(argv)
-    coarse = json.load(open(args.coarse_json))
-    runs = {size: json.load(open(path)) for size, path in args.runs}
+    inputs = [args.coarse_json] + [path for _, path in args.runs]
+    outs = [f'{args.out_prefix}{k:g}.json' for k in args.divisors]
+    for out in outs:
+        check_output(out, inputs)
+    coarse = load_json(args.coarse_json, 'coarse results')
+    runs = {size: load_json(path, 'refined results') for size, path in args.runs}
     for size, results in runs.items():
         if len(results) != len(coarse):
             parser.error(f'{size}: {len(results)} results for {len(coarse)} coarse instances')
     sizes = np.array(sorted(runs))
     side = np.array([max(mask_utils.toBbox(c['segmentation'])[2:]) for c in coarse])
-    for k in args.divisors:
+    for k, out in zip(args.divisors, outs):
         pick = sizes[np.abs(sizes[None, :] - side[:, None] / k).argmin(axis=1)]
-        with open(f'{args.out_prefix}{k:g}.json', 'w') as f:
-            json.dump([runs[p][i] for i, p in enumerate(pick.tolist())], f)
+        dump_json([runs[p][i] for i, p in enumerate(pick.tolist())], out)
         used = ', '.join(f'{p} px: {n}' for p, n in zip(*np.unique(pick, return_counts=True)))
         print(f'side / {k:g}: {used}')
 
