@@ -16,6 +16,7 @@ import numpy as np
 
 from bpr.core.io import cli, group_by_image, load_gt, load_results
 from bpr.core.masks import decode, encode
+from bpr.core.matching import best_gt, gt_by_image
 from bpr.evaluation import ap_per_threshold
 
 # distance to the GT outline in px (L2 distance transform: diagonal neighbours are at 1.4)
@@ -32,26 +33,19 @@ def error_bands(gt: dict, results: list):
     set to the GT, and with those beyond. An instance that matches no GT instance counts
     every pixel as added, beyond the last band, and is left as it is."""
     images = {img['id']: img for img in gt['images']}
-    anns = {}
-    for ann in gt['annotations']:
-        if not ann.get('iscrowd'):
-            anns.setdefault(ann['image_id'], []).append(ann)
+    anns = gt_by_image(gt)
     out = np.zeros((len(results), 2, len(BANDS)))
     near_fixed, far_fixed = [dict(r) for r in results], [dict(r) for r in results]
     for image_id, idx in group_by_image(results).items():
         h, w = images[image_id]['height'], images[image_id]['width']
-        gts = anns.get(image_id, [])
-        gt_masks = [decode(a['segmentation'], h, w, check=False) for a in gts]
-        for i in idx:
-            res = results[i]
-            mask = decode(res['segmentation'], h, w, check=False)
-            same = [g for a, g in zip(gts, gt_masks)
-                    if a.get('category_id') == res.get('category_id', a.get('category_id'))]
-            ious = [(g & mask).sum() / max((g | mask).sum(), 1) for g in same]
-            if not ious or max(ious) == 0:
+        gts = anns[image_id]
+        _, best = best_gt([results[i] for i in idx], gts, h, w)
+        for i, match in zip(idx, best.tolist()):
+            mask = decode(results[i]['segmentation'], h, w, check=False)
+            if match < 0:
                 out[i, 0, -1] = mask.sum()
                 continue
-            g = same[int(np.argmax(ious))].astype(np.uint8)
+            g = decode(gts[match]['segmentation'], h, w, check=False).astype(np.uint8)
             outside = cv2.distanceTransform(1 - g, cv2.DIST_L2, 5)
             inside = cv2.distanceTransform(g, cv2.DIST_L2, 5)
             g = g.astype(bool)
@@ -75,16 +69,17 @@ def main(argv=None):
     print('Boundary AP at each IoU threshold\n')
     print('| results | ' + ' | '.join(thresholds) + ' | bAP |')
     print('|---|' + '---:|' * (len(thresholds) + 1))
-    for name, results in sets:
-        ap = ap_per_threshold(gt, results)
+    # one entry per file, in the order given (two files may share a name)
+    plain = [ap_per_threshold(gt, results) for _, results in sets]
+    for (name, _), ap in zip(sets, plain):
         print(f'| {name} | ' + ' | '.join(f'{v:.2f}' for v in ap) + f' | {ap.mean():.2f} |')
-    bands = {name: error_bands(gt, results) for name, results in sets}
+    bands = [error_bands(gt, results) for _, results in sets]
     print('\nPixels per instance by distance to the GT outline (px): wrongly added (outside the '
           'GT mask) / missing (inside it)\n')
     print('| results | instances | ' + ' | '.join(BANDS) + ' | within 1 | beyond 1 |')
     print('|---|---:|' + '---:|' * (len(BANDS) + 2))
-    for name, results in sets:
-        per = bands[name][0].mean(axis=0) if results else np.zeros((2, len(BANDS)))
+    for (name, results), (counts, _, _) in zip(sets, bands):
+        per = counts.mean(axis=0) if results else np.zeros((2, len(BANDS)))
         cells = [f'{a:.1f} / {m:.1f}' for a, m in per.T]
         near, far = per[:, 0].sum(), per[:, 1:].sum()
         print(f'| {name} | {len(results)} | ' + ' | '.join(cells) + f' | {near:.1f} | {far:.1f} |')
@@ -92,10 +87,9 @@ def main(argv=None):
     print('\nBoundary AP with part of the errors corrected (set to the GT)\n')
     print('| results | as they are | errors within 1 px corrected | beyond 1 px corrected |')
     print('|---|---:|---:|---:|')
-    for name, results in sets:
-        _, near_fixed, far_fixed = bands[name]
-        ap = [ap_per_threshold(gt, r).mean() for r in (results, near_fixed, far_fixed)]
-        print(f'| {name} | ' + ' | '.join(f'{v:.2f}' for v in ap) + ' |')
+    for (name, _), ap, (_, near_fixed, far_fixed) in zip(sets, plain, bands):
+        row = [ap.mean()] + [ap_per_threshold(gt, r).mean() for r in (near_fixed, far_fixed)]
+        print(f'| {name} | ' + ' | '.join(f'{v:.2f}' for v in row) + ' |')
 
 
 if __name__ == '__main__':

@@ -13,10 +13,11 @@ import os.path as osp
 
 import cv2
 import numpy as np
+import pycocotools.mask as mask_utils
 
 from bpr.core.io import (InputError, check_images, check_output, cli, dump_json, float_arg,
                          int_arg, load_gt, read_image)
-from bpr.core.masks import decode, encode, foreground_box
+from bpr.core.masks import decode, encode
 
 
 def rescale_mask(mask: np.ndarray, size) -> np.ndarray:
@@ -52,11 +53,9 @@ def rescale_set(gt: dict, img_dir: str, out_dir: str, factor: float, every: int 
             continue
         h0, w0, w, h = sizes[ann['image_id']]
         mask = rescale_mask(decode(ann['segmentation'], h0, w0), (w, h))
-        box = foreground_box(mask)
-        bbox = [0.0] * 4 if box is None else [
-            float(box[1].start), float(box[0].start), float(box[1].stop - box[1].start),
-            float(box[0].stop - box[0].start)]
-        anns.append(dict(ann, segmentation=encode(mask), area=int(mask.sum()), bbox=bbox))
+        rle = encode(mask)
+        anns.append(dict(ann, segmentation=rle, area=int(mask.sum()),
+                         bbox=mask_utils.toBbox(rle).tolist()))
     return dict(gt, images=out_images, annotations=anns)
 
 
