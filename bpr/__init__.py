@@ -2,7 +2,8 @@
 
 Importing the package registers ``HRNetRefine`` (BACKBONES), ``EncoderDecoderRefine``
 (SEGMENTORS), ``RefineDataset`` (DATASETS) and ``LoadCoarseMask`` (PIPELINES) in mmseg's
-registries, and adapts mmcv 1.7's data-parallel wrappers to torch 2.x (:mod:`bpr.compat`).
+registries and ``AmpOptimizerHook`` (mixed-precision training) in mmcv's HOOKS, and adapts
+mmcv 1.7's data-parallel wrappers to torch 2.x (:mod:`bpr.compat`).
 """
 from . import compat
 

@@ -1,5 +1,5 @@
-"""On a CUDA GPU: training (one process and dist_train.sh), resume, validation during
-training, dist_test.sh and inference equal to the CPU. ``pytest -m gpu`` on a GPU machine."""
+"""On a CUDA GPU: training (one process and dist_train.sh; float32, float16 and bfloat16),
+resume, validation during training, dist_test.sh and inference equal to the CPU. ``pytest -m gpu`` on a GPU machine."""
 import json
 import os.path as osp
 import pickle
@@ -36,6 +36,17 @@ def test_train_one_gpu_and_resume(patches, tmp_path):
                                                         'checkpoint_config.interval=35'],
         env=dict(DATA_ROOT=patches), timeout=900)
     assert osp.isfile(osp.join(work, 'iter_35.pth'))
+
+
+@pytest.mark.parametrize('dtype', ['float16', 'bfloat16'])
+def test_train_one_gpu_mixed_precision(patches, tmp_path, dtype):
+    work = str(tmp_path / 'work')
+    run(['python', 'tools/train.py', TINY_CONFIG, '--work-dir', work, '--seed', '0'] + TRAIN
+        + ['optimizer_config.type=AmpOptimizerHook', f'optimizer_config.dtype={dtype}'],
+        env=dict(DATA_ROOT=patches), timeout=900)
+    _trained(work)
+    log = open(sorted(__import__('glob').glob(osp.join(work, '*.log')))[-1]).read()
+    assert f'autocast to torch.{dtype} on cuda' in log
 
 
 def test_dist_train_one_gpu_syncbn(patches, tmp_path):

@@ -336,17 +336,21 @@ def test_bench_cityscapes_compares_conversions(tmp_path):
         assert re.search(rf'^\| {stage} \| [\d.]+ \([\d.]+-[\d.]+\) \|$', report, re.M), report
 
 
-def test_bench_train_compares_memory_layouts(tmp_path):
+@pytest.mark.parametrize('amp, variants', [
+    (None, ('NCHW', r'NHWC \(channels_last\)')), ('bf16', ('float32', 'bf16 autocast'))])
+def test_bench_train_compares_variants(tmp_path, amp, variants):
     out = tmp_path / 'train.md'
     run(['python', 'tools/benchmarks/bench_train.py', '--configs', TINY_CONFIG, '--batch', '2',
-         '--iters', '1', '--repeat', '2', '--out', str(out)])
+         '--iters', '1', '--repeat', '2', '--out', str(out)] + (['--amp', amp] if amp else []))
     report = out.read_text()
     assert 'median (min-max) of 2 runs of 1 iterations' in report
-    for memory in ('NCHW', r'NHWC \(channels_last\)', 'speed-up'):
-        row = re.search(rf'\| hrnet18s_64_tiny.py \| 2 \| {memory} \| ([\d.]+) '
+    assert ('| precision |' in report) == bool(amp)
+    for variant in variants + ('speed-up', ):
+        row = re.search(rf'\| hrnet18s_64_tiny.py \| 2 \| {variant} \| ([\d.]+) '
                         r'\(([\d.]+)-([\d.]+)\)', report)
         assert row and 0 < float(row[2]) <= float(row[1]) <= float(row[3]), report
-    assert re.search(r'\| 2 \| NCHW \| [\d.]+ \([\d.]+-[\d.]+\) \| [\d.]+ \|$', report, re.M)
+    assert re.search(rf'\| 2 \| {variants[0]} \| [\d.]+ \([\d.]+-[\d.]+\) \| [\d.]+ \|$',
+                     report, re.M)
 
 
 def test_inference_coco_sh_passes_options_and_sampling(coco, tmp_path):

@@ -1,4 +1,6 @@
 """Segmentor of the refinement network."""
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from mmseg.models.builder import SEGMENTORS
@@ -13,7 +15,12 @@ class EncoderDecoderRefine(EncoderDecoder):
     Every forward takes ``coarse_mask`` (N, 1, H, W) beside ``img``. At test time the output is
     the foreground probability (softmax channel 1) of each patch at its original resolution, as
     float32 arrays; ``test_cfg.output='label'`` gives the argmax instead.
+
+    ``amp_dtype`` (set by ``AmpOptimizerHook``): the dtype the training forward autocasts to
+    on the device of its input; ``None`` (the default) trains in float32.
     """
+
+    amp_dtype: Optional[torch.dtype] = None
 
     def extract_feat(self, img, coarse_mask=None):
         x = self.backbone(img, coarse_mask)
@@ -33,11 +40,15 @@ class EncoderDecoderRefine(EncoderDecoder):
         return self.encode_decode(img, None, coarse_mask)
 
     def forward_train(self, img, img_metas, gt_semantic_seg, coarse_mask=None):
-        x = self.extract_feat(img, coarse_mask)
-        losses = dict()
-        losses.update(self._decode_head_forward_train(x, img_metas, gt_semantic_seg))
-        if self.with_auxiliary_head:
-            losses.update(self._auxiliary_head_forward_train(x, img_metas, gt_semantic_seg))
+        # the losses too: autocast computes cross-entropy in float32 from low-precision logits
+        with torch.autocast(img.device.type, dtype=self.amp_dtype or torch.float32,
+                            enabled=self.amp_dtype is not None):
+            x = self.extract_feat(img, coarse_mask)
+            losses = dict()
+            losses.update(self._decode_head_forward_train(x, img_metas, gt_semantic_seg))
+            if self.with_auxiliary_head:
+                losses.update(self._auxiliary_head_forward_train(x, img_metas,
+                                                                 gt_semantic_seg))
         return losses
 
     def inference(self, img, img_meta, rescale=True, coarse_mask=None):

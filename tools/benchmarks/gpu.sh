@@ -5,7 +5,8 @@
 #
 # 1. pytest -m gpu (training on one GPU and with dist_train.sh, resume, validation during
 #    training, dist_test.sh and inference equal to the CPU);
-# 2. training iterations per second at 8, 32 and 64 patches per GPU;
+# 2. training iterations per second at 8, 32 and 64 patches per GPU, and float32 vs bfloat16
+#    autocast at 32 and 64;
 # 3. refinement of generated Cityscapes-size images (2048x1024, 20 instances): ms per image
 #    with 0 and 4 loader workers (fp32; fp16 with 4), the network's share, the paper's breakdown,
 #    at NMS IoU 0.25 without flip; then with the default model's own settings (NMS IoU 0.55,
@@ -20,6 +21,8 @@ cd "$ROOT"
 "$PYTHON" -c 'import torch; assert torch.cuda.is_available(), "no CUDA GPU"'
 "$PYTHON" -m pytest tests -m gpu -v 2>&1 | tee "$OUT/gpu_tests.txt"
 "$PYTHON" tools/benchmarks/bench_train.py --device cuda --batch 8 32 64 --iters 10 \
+  --configs configs/bpr/hrnet18s_128.py configs/bpr/hrnet48_256.py --out "$OUT/gpu_speed.md"
+"$PYTHON" tools/benchmarks/bench_train.py --device cuda --batch 32 64 --iters 10 --amp bf16 \
   --configs configs/bpr/hrnet18s_128.py configs/bpr/hrnet48_256.py --out "$OUT/gpu_speed.md"
 "$PYTHON" tools/benchmarks/bench_pipeline.py --images 8 --instances 20 --workers 0 4 \
   --precision fp32 --iou-thresh 0.25 --no-flip --out "$OUT/gpu_speed.md"

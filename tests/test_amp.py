@@ -1,0 +1,92 @@
+"""Mixed-precision training (``AmpOptimizerHook``) on the CPU: bfloat16 autocast."""
+import logging
+import os.path as osp
+import types
+
+import mmcv
+import numpy as np
+import pytest
+import torch
+from mmseg.models import build_segmentor
+
+from bpr.core.amp import AmpOptimizerHook
+from helpers import TINY_CONFIG
+from test_scripts import _losses, run
+
+AMP = ['optimizer_config.type=AmpOptimizerHook', 'optimizer_config.dtype=bfloat16']
+
+
+def _tiny_model():
+    cfg = mmcv.Config.fromfile(TINY_CONFIG)
+    torch.manual_seed(0)
+    return build_segmentor(cfg.model).train()
+
+
+def _batch(n=2, side=64):
+    gen = torch.Generator().manual_seed(0)
+    return dict(img=torch.randn(n, 3, side, side, generator=gen),
+                img_metas=[dict(img_shape=(side, side, 3), ori_shape=(side, side, 3),
+                                pad_shape=(side, side, 3), flip=False)] * n,
+                gt_semantic_seg=torch.randint(0, 2, (n, 1, side, side), generator=gen),
+                coarse_mask=torch.randint(0, 2, (n, 1, side, side), generator=gen).float() * 2 - 1)
+
+
+@pytest.mark.parametrize('amp_dtype', [None, torch.bfloat16])
+def test_forward_train_autocasts_to_amp_dtype(amp_dtype):
+    model = _tiny_model()
+    model.amp_dtype = amp_dtype
+    seen = []
+    model.backbone.conv1.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    losses = model.forward_train(**_batch())
+    assert seen == [amp_dtype or torch.float32]
+    loss = sum(v for k, v in losses.items() if 'loss' in k)
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    loss.backward()
+    assert all(p.grad.dtype == torch.float32 for p in model.parameters() if p.grad is not None)
+
+
+def test_bf16_loss_close_to_fp32():
+    model = _tiny_model()
+    batch = _batch()
+    fp32 = model.forward_train(**batch)['decode.loss_ce'].item()
+    model.amp_dtype = torch.bfloat16
+    bf16 = model.forward_train(**batch)['decode.loss_ce'].item()
+    assert bf16 == pytest.approx(fp32, rel=0.02) and bf16 != fp32
+
+
+def _runner(model):
+    return types.SimpleNamespace(model=model, logger=logging.getLogger('test_amp'))
+
+
+def test_hook_refuses_what_it_cannot_do():
+    with pytest.raises(ValueError, match="dtype 'int8'"):
+        AmpOptimizerHook(dtype='int8')
+    with pytest.raises(ValueError, match='float16 training needs a CUDA GPU'):
+        AmpOptimizerHook(dtype='float16').before_run(_runner(_tiny_model()))
+    with pytest.raises(TypeError, match='Conv2d has no amp_dtype'):
+        AmpOptimizerHook().before_run(_runner(torch.nn.Conv2d(1, 1, 1)))
+    with pytest.raises(ValueError, match='loss_scale'):
+        from bpr.core.amp import grad_scaler
+        grad_scaler('static')
+    model = _tiny_model()
+    AmpOptimizerHook(dtype='bf16').before_run(_runner(model))
+    assert model.amp_dtype == torch.bfloat16
+
+
+def test_train_py_in_bfloat16_learns_and_resumes(patches, tmp_path):
+    work = str(tmp_path / 'work')
+    run(['python', 'tools/train.py', TINY_CONFIG, '--work-dir', work, '--no-validate', '--seed',
+         '0', '--cfg-options', 'runner.max_iters=30', 'optimizer.lr=0.05',
+         'checkpoint_config.interval=15', 'log_config.interval=5'] + AMP,
+        env=dict(DATA_ROOT=patches), timeout=900)
+    log = open(sorted(__import__('glob').glob(osp.join(work, '*.log')))[-1]).read()
+    assert 'autocast to torch.bfloat16 on cpu' in log
+    losses = _losses(work)
+    assert len(losses) >= 4 and np.mean(losses[-2:]) < np.mean(losses[:2]), losses
+    state = torch.load(osp.join(work, 'iter_30.pth'), map_location='cpu',
+                       weights_only=False)['state_dict']
+    assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
+    run(['python', 'tools/train.py', TINY_CONFIG, '--work-dir', work, '--no-validate',
+         '--resume-from', osp.join(work, 'iter_15.pth'), '--cfg-options', 'runner.max_iters=20',
+         'checkpoint_config.interval=20'] + AMP, env=dict(DATA_ROOT=patches), timeout=900)
+    assert osp.isfile(osp.join(work, 'iter_20.pth'))
