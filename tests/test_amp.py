@@ -73,12 +73,13 @@ def test_hook_refuses_what_it_cannot_do():
     assert model.amp_dtype == torch.bfloat16
 
 
-def test_train_py_in_bfloat16_learns_and_resumes(patches, tmp_path):
+def test_training_in_bfloat16_learns_and_resumes(patches, tmp_path):
+    """Two CPU processes (DDP), then resumed in one."""
     work = str(tmp_path / 'work')
-    run(['python', 'tools/train.py', TINY_CONFIG, '--work-dir', work, '--no-validate', '--seed',
-         '0', '--cfg-options', 'runner.max_iters=30', 'optimizer.lr=0.05',
+    run(['bash', 'tools/dist_train.sh', TINY_CONFIG, '2', '--work-dir', work, '--no-validate',
+         '--seed', '0', '--cfg-options', 'runner.max_iters=30', 'optimizer.lr=0.05',
          'checkpoint_config.interval=15', 'log_config.interval=5'] + AMP,
-        env=dict(DATA_ROOT=patches), timeout=900)
+        env=dict(DATA_ROOT=patches, PORT='29617'), timeout=900)
     log = open(sorted(__import__('glob').glob(osp.join(work, '*.log')))[-1]).read()
     assert 'autocast to torch.bfloat16 on cpu' in log
     losses = _losses(work)
