@@ -1,7 +1,7 @@
 """Mixed-precision training with ``torch.autocast``, on GPUs and on CPUs.
 
-mmcv 1.7's ``Fp16OptimizerHook`` autocasts through ``torch.cuda.amp`` only, so on a CPU it
-trains in float32. :class:`AmpOptimizerHook` autocasts on the device the model is on: in
+mmcv 1.7's ``Fp16OptimizerHook`` is built on ``torch.cuda.amp`` (CUDA and float16 only).
+:class:`AmpOptimizerHook` autocasts on the device the model is on: in
 bfloat16 (CPU or GPU, no loss scaling needed) or float16 (GPU, dynamic loss scaling)::
 
     optimizer_config = dict(type='AmpOptimizerHook', dtype='bfloat16')

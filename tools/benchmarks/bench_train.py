@@ -8,8 +8,9 @@ One iteration = forward, loss, backward and an SGD step on a batch of random pat
 config's network input size, as ``train_refiner`` runs it (on CPU, or on ``--device``; on a
 GPU each iteration ends synchronised). With ``--amp`` both variants are NHWC and the second
 runs its forward under autocast as ``AmpOptimizerHook`` does (with float16, its loss scaled).
-The two variants start from the same weights and alternate within each run; every figure is the median (min-max) of ``--repeat`` runs of
-``--iters`` iterations (after one warm-up run each), with patches per second for the faster.
+The two variants start from the same weights and alternate within each run; every figure is
+the median (min-max) of ``--repeat`` runs of ``--iters`` iterations (after one warm-up run
+each), with patches per second.
 """
 import argparse
 import copy
