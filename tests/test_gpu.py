@@ -1,5 +1,6 @@
 """On a CUDA GPU: training (one process and dist_train.sh; float32, float16 and bfloat16),
-resume, validation during training, dist_test.sh and inference equal to the CPU. ``pytest -m gpu`` on a GPU machine."""
+resume, validation during training, dist_test.sh and inference equal to the CPU.
+``pytest -m gpu`` on a GPU machine."""
 import json
 import os.path as osp
 import pickle
