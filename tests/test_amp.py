@@ -1,4 +1,5 @@
 """Mixed-precision training (``AmpOptimizerHook``) on the CPU: bfloat16 autocast."""
+import glob
 import logging
 import os.path as osp
 import types
@@ -9,7 +10,7 @@ import pytest
 import torch
 from mmseg.models import build_segmentor
 
-from bpr.core.amp import AmpOptimizerHook
+from bpr.core.amp import AmpOptimizerHook, grad_scaler
 from helpers import TINY_CONFIG
 from test_scripts import _losses, run
 
@@ -66,7 +67,6 @@ def test_hook_refuses_what_it_cannot_do():
     with pytest.raises(TypeError, match='Conv2d has no amp_dtype'):
         AmpOptimizerHook().before_run(_runner(torch.nn.Conv2d(1, 1, 1)))
     with pytest.raises(ValueError, match='loss_scale'):
-        from bpr.core.amp import grad_scaler
         grad_scaler('static')
     model = _tiny_model()
     AmpOptimizerHook(dtype='bf16').before_run(_runner(model))
@@ -80,7 +80,7 @@ def test_training_in_bfloat16_learns_and_resumes(patches, tmp_path):
          '--seed', '0', '--cfg-options', 'runner.max_iters=30', 'optimizer.lr=0.05',
          'checkpoint_config.interval=15', 'log_config.interval=5'] + AMP,
         env=dict(DATA_ROOT=patches, PORT='29617'), timeout=900)
-    log = open(sorted(__import__('glob').glob(osp.join(work, '*.log')))[-1]).read()
+    log = open(sorted(glob.glob(osp.join(work, '*.log')))[-1]).read()
     assert 'autocast to torch.bfloat16 on cpu' in log
     losses = _losses(work)
     assert len(losses) >= 4 and np.mean(losses[-2:]) < np.mean(losses[:2]), losses
