@@ -10,7 +10,7 @@ import pytest
 import torch
 from mmseg.models import build_segmentor
 
-from bpr.core.amp import AmpOptimizerHook, grad_scaler
+from bpr.core.amp import AmpOptimizerHook
 from helpers import TINY_CONFIG
 from test_scripts import _losses, run
 
@@ -67,7 +67,7 @@ def test_hook_refuses_what_it_cannot_do():
     with pytest.raises(TypeError, match='Conv2d has no amp_dtype'):
         AmpOptimizerHook().before_run(_runner(torch.nn.Conv2d(1, 1, 1)))
     with pytest.raises(ValueError, match='loss_scale'):
-        grad_scaler('static')
+        AmpOptimizerHook(dtype='float16', loss_scale='static')
     model = _tiny_model()
     AmpOptimizerHook(dtype='bf16').before_run(_runner(model))
     assert model.amp_dtype == torch.bfloat16

@@ -13,53 +13,39 @@ from typing import Optional, Union
 
 import torch
 from mmcv.parallel import is_module_wrapper
-from mmcv.runner import HOOKS, OptimizerHook
+from mmcv.runner import HOOKS, Fp16OptimizerHook, OptimizerHook
 
 AMP_DTYPES = {'bfloat16': torch.bfloat16, 'bf16': torch.bfloat16,
               'float16': torch.float16, 'fp16': torch.float16}
 
 
-def grad_scaler(loss_scale: Union[str, float, dict]):
-    """A CUDA ``GradScaler`` for ``loss_scale`` (as ``AmpOptimizerHook`` takes it)."""
-    if loss_scale == 'dynamic':
-        kwargs = {}
-    elif isinstance(loss_scale, (int, float)) and not isinstance(loss_scale, bool):
-        # a fixed scale: it never grows, and is only lowered where gradients overflow
-        kwargs = dict(init_scale=float(loss_scale), growth_interval=2**31 - 1)
-    elif isinstance(loss_scale, dict):
-        kwargs = dict(loss_scale)
-    else:
-        raise ValueError(f"AmpOptimizerHook: loss_scale must be 'dynamic', a number or a dict "
-                         f'of GradScaler arguments, got {loss_scale!r}')
-    if hasattr(torch.amp, 'GradScaler'):  # torch >= 2.3
-        return torch.amp.GradScaler('cuda', **kwargs)
-    return torch.cuda.amp.GradScaler(**kwargs)
-
-
 @HOOKS.register_module()
-class AmpOptimizerHook(OptimizerHook):
+class AmpOptimizerHook(Fp16OptimizerHook):
     """``OptimizerHook`` whose model runs its training forward under ``torch.autocast``.
 
     Args:
         dtype: ``'bfloat16'`` (CPU, or a GPU that computes in it) or ``'float16'`` (GPU).
-        loss_scale: float16 only: ``'dynamic'``, a fixed number, or a dict of
-            ``GradScaler`` arguments. The scale is not kept in checkpoints: after a resume
-            it starts again from its initial value and settles within a few iterations.
-        grad_clip, detect_anomalous_params: as ``OptimizerHook``.
+        loss_scale: float16 only, as mmcv's ``Fp16OptimizerHook`` takes it (``'dynamic'``, a
+            fixed number, or a dict of ``GradScaler`` arguments), whose loss scaling and
+            optimizer step this hook uses for float16.
+        grad_clip: as ``OptimizerHook``.
 
     The segmentor must have an ``amp_dtype`` attribute that its ``forward_train`` autocasts
-    to (``EncoderDecoderRefine`` has).
+    to (``EncoderDecoderRefine`` has); mmcv's ``wrap_fp16_model`` (float16 inputs, CUDA
+    autocast) is not used.
     """
 
     def __init__(self, dtype: str = 'bfloat16', loss_scale: Union[str, float, dict] = 'dynamic',
-                 grad_clip: Optional[dict] = None, detect_anomalous_params: bool = False):
-        super().__init__(grad_clip, detect_anomalous_params)
+                 grad_clip: Optional[dict] = None):
         if dtype not in AMP_DTYPES:
             raise ValueError(f'AmpOptimizerHook: dtype {dtype!r} is not one of '
                              f'{", ".join(AMP_DTYPES)}')
         self.dtype = AMP_DTYPES[dtype]
-        self.loss_scale = loss_scale
-        self.scaler = None
+        if self.dtype == torch.float16:
+            super().__init__(grad_clip=grad_clip, loss_scale=loss_scale)
+        else:  # bfloat16 has float32's range: no loss scaling
+            OptimizerHook.__init__(self, grad_clip)
+            self.loss_scaler = None
 
     def before_run(self, runner) -> None:
         model = runner.model.module if is_module_wrapper(runner.model) else runner.model
@@ -67,31 +53,21 @@ class AmpOptimizerHook(OptimizerHook):
             raise TypeError(f'AmpOptimizerHook: {type(model).__name__} has no amp_dtype '
                             'attribute to autocast its forward with (use EncoderDecoderRefine)')
         device = next(model.parameters()).device
-        if self.dtype == torch.float16:
-            if device.type != 'cuda':
-                raise ValueError(f'AmpOptimizerHook: float16 training needs a CUDA GPU, the '
-                                 f"model is on {device}; use dtype='bfloat16' there")
-            self.scaler = grad_scaler(self.loss_scale)
-        elif device.type == 'cuda' and not torch.cuda.is_bf16_supported():
+        if self.dtype == torch.float16 and device.type != 'cuda':
+            raise ValueError(f'AmpOptimizerHook: float16 training needs a CUDA GPU, the '
+                             f"model is on {device}; use dtype='bfloat16' there")
+        if self.dtype == torch.bfloat16 and device.type == 'cuda' \
+                and not torch.cuda.is_bf16_supported():
             raise ValueError(f'AmpOptimizerHook: {torch.cuda.get_device_name(device)} does not '
                              "compute in bfloat16; use dtype='float16'")
+        if self.loss_scaler is not None and 'loss_scaler' in (runner.meta or {}).get('fp16', {}):
+            self.loss_scaler.load_state_dict(runner.meta['fp16']['loss_scaler'])
         model.amp_dtype = self.dtype
-        runner.logger.info(f'mixed-precision training: autocast to {self.dtype} on {device.type}'
-                           + (', dynamic loss scaling' if self.scaler is not None
-                              and self.loss_scale == 'dynamic' else ''))
+        runner.logger.info(f'mixed-precision training: autocast to {self.dtype} on '
+                           f'{device.type}' + (', loss scaling' if self.loss_scaler else ''))
 
     def after_train_iter(self, runner) -> None:
-        if self.scaler is None:  # bfloat16 has float32's range: no scaling
-            return super().after_train_iter(runner)
-        runner.optimizer.zero_grad()
-        if self.detect_anomalous_params:
-            self.detect_anomalous_parameters(runner.outputs['loss'], runner)
-        self.scaler.scale(runner.outputs['loss']).backward()
-        self.scaler.unscale_(runner.optimizer)
-        if self.grad_clip is not None:
-            grad_norm = self.clip_grads(runner.model.parameters())
-            if grad_norm is not None:
-                runner.log_buffer.update({'grad_norm': float(grad_norm)},
-                                         runner.outputs['num_samples'])
-        self.scaler.step(runner.optimizer)  # skipped where the gradients overflowed
-        self.scaler.update()
+        if self.loss_scaler is None:
+            OptimizerHook.after_train_iter(self, runner)
+        else:
+            super().after_train_iter(runner)

@@ -41,8 +41,7 @@ class EncoderDecoderRefine(EncoderDecoder):
 
     def forward_train(self, img, img_metas, gt_semantic_seg, coarse_mask=None):
         # the losses too: autocast computes cross-entropy in float32 from low-precision logits
-        with torch.autocast(img.device.type, dtype=self.amp_dtype or torch.float32,
-                            enabled=self.amp_dtype is not None):
+        with torch.autocast(img.device.type, self.amp_dtype, self.amp_dtype is not None):
             x = self.extract_feat(img, coarse_mask)
             losses = dict()
             losses.update(self._decode_head_forward_train(x, img_metas, gt_semantic_seg))

@@ -24,7 +24,7 @@ from mmcv.cnn.utils import revert_sync_batchnorm
 from mmseg.models import build_segmentor
 
 from bpr.apis.inference import patch_views
-from bpr.core.amp import AMP_DTYPES, grad_scaler
+from bpr.core.amp import AMP_DTYPES, AmpOptimizerHook
 from bench_speed import median_spread, time_alternating, write_report
 
 
@@ -32,7 +32,7 @@ def make_step(model, batch, amp=None):
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     device = next(model.parameters()).device
     model.amp_dtype = AMP_DTYPES[amp] if amp else None
-    scaler = grad_scaler('dynamic') if model.amp_dtype == torch.float16 else None
+    scaler = AmpOptimizerHook(amp).loss_scaler if amp else None  # float16's only
 
     def step():
         losses = model.forward_train(**batch)
