@@ -12,9 +12,8 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from bpr.apis.demo import run_demo  # noqa: E402
-from bpr.apis.inference import add_test_options  # noqa: E402
+from bpr.apis.inference import add_test_options, patch_config  # noqa: E402
 from bpr.compat import ShowSilenced  # noqa: E402
-from bpr.core import PatchConfig  # noqa: E402
 from bpr.core.io import cli  # noqa: E402
 from bpr.core.patches import setting_arg  # noqa: E402
 
@@ -37,8 +36,7 @@ def main(argv=None):
         parser.error('--img needs --masks')
     _, coarse, _, _ = run_demo(args.img, args.masks, args.config, args.checkpoint, args.out,
                                args.device,
-                               PatchConfig(args.patch_size, args.padding, args.iou_thresh,
-                                           min_size=args.min_size, min_part=args.min_part),
+                               patch_config(args),
                                flip=args.flip)
     print(f'refined {len(coarse)} instance(s): {args.out}')
 

@@ -47,19 +47,24 @@ def test_default_model_improves_a_clear_edge():
 def test_default_model_carries_its_test_settings():
     """The released test settings (meta) are the defaults; the caller's values win."""
     model = init_refiner(device='cpu')
-    assert (model.min_size, model.iou_thresh, model.patch_size, model.min_part) == \
-        (192, 0.55, 48, 10)
+    own = (192, 0.55, 48, 10, 0.125)
+    assert (model.min_size, model.iou_thresh, model.patch_size, model.min_part,
+            model.patch_ratio) == own
     assert [d for d, _ in patch_views(model.cfg).flips] == [None, 'horizontal']
     cfg = for_model(PatchConfig(), model)
-    assert (cfg.min_size, cfg.iou_thresh, cfg.patch_size, cfg.min_part) == (192, 0.55, 48, 10)
-    assert for_model(PatchConfig(64, iou_thresh=0.25, min_size=0, min_part=0), model) == \
-        PatchConfig(64, iou_thresh=0.25, min_size=0, min_part=0)
+    assert (cfg.min_size, cfg.iou_thresh, cfg.patch_size, cfg.min_part, cfg.patch_ratio) == own
+    mine = PatchConfig(64, iou_thresh=0.25, min_size=0, min_part=0, patch_ratio=0)
+    assert for_model(mine, model) == mine
     plain = init_refiner(device='cpu', flip=False)
     assert [d for d, _ in patch_views(plain.cfg).flips] == [None]
     mask = np.zeros((200, 260), bool)
     cv2.ellipse(mask.view(np.uint8), (130, 100), (110, 80), 20, 0, 360, 1, -1)
     dense = extract_instance(mask, cfg).num
     assert dense > extract_instance(mask, cfg._replace(iou_thresh=0.25)).num > 0
+    # boxes of 48 px up to objects of 415 px, an eighth of the object's side beyond
+    assert extract_instance(mask, cfg).box_size == 48
+    large = cv2.resize(mask.view(np.uint8), (780, 600), interpolation=cv2.INTER_NEAREST)
+    assert extract_instance(large.astype(bool), cfg).box_size == 80  # 645 px / 8
 
 
 def test_small_instances_keep_their_coarse_mask():

@@ -147,6 +147,7 @@ def test_larger_threshold_gives_more_patches():
     (PatchConfig(32, 0, 0.25, 'nms', -8), 'patch min_size -8: expected an integer >= 0'),
     (PatchConfig(32, 0, 0.25, 'dense'), "patch sampling 'dense': expected one of"),
     (PatchConfig(32, min_part=2.5), r'patch min_part 2\.5: expected an integer >= 0'),
+    (PatchConfig(32, patch_ratio=2), r'patch patch_ratio 2: expected a number in \[0, 1\]'),
 ])
 def test_patch_settings_out_of_range_are_refused(cfg, message):
     from bpr.apis import for_model
@@ -161,6 +162,7 @@ def test_patch_settings_out_of_range_are_refused(cfg, message):
 
 def test_valid_patch_settings_pass():
     for cfg in (PatchConfig(), PatchConfig(2, 0, 1.0, 'grid', 0), PatchConfig(48, 4, 0.55),
+                PatchConfig(48, patch_ratio=0.125), PatchConfig(48, patch_ratio=0),
                 PatchConfig(np.int64(48), np.int32(0), np.float32(0.5), 'nms', np.uint16(9))):
         assert cfg.check() is cfg
 
@@ -174,7 +176,8 @@ def test_setting_arg_is_the_usage_error_of_the_tools():
                                  ('iou_thresh', 'nan', 'a number in (0, 1]'),
                                  ('iou_thresh', 'x', 'a number in (0, 1]'),
                                  ('min_size', '-1', 'an integer >= 0'),
-                                 ('min_part', '1.5', 'an integer >= 0')]:
+                                 ('min_part', '1.5', 'an integer >= 0'),
+                                 ('patch_ratio', '1.5', 'a number in [0, 1]')]:
         with pytest.raises(argparse.ArgumentTypeError) as err:
             setting_arg(name)(text)
         assert str(err.value) == f'{text!r}: expected {expected}'
@@ -196,21 +199,55 @@ def test_crop_patches_match_slicing_with_zero_padding():
         assert (patch == big[b[1]:b[3] + 2 * pad, b[0]:b[2] + 2 * pad]).all()
 
 
+def identity(groups: dict) -> dict:
+    """A network that changes nothing: each coarse-mask patch is its own probability."""
+    return {side: group.mask.astype(np.float32) for side, group in groups.items()}
+
+
+@pytest.mark.parametrize('ratio', [0, 0.3])
 @pytest.mark.parametrize('padding', [0, 5])
 @pytest.mark.parametrize('size', [(96, 128), (20, 30)])
-def test_identity_network_reproduces_coarse_masks(padding, size):
+def test_identity_network_reproduces_coarse_masks(padding, size, ratio):
     img, masks = scene(*size, seed=7, n=4)
     masks.append(np.zeros(size, bool))  # empty instance
     masks.append(np.ones(size, bool))  # whole image, touching every border
-    cfg = PatchConfig(32, padding, 0.25)
-    instances, img_patches, mask_patches = extract_image(img, masks, cfg)
+    cfg = PatchConfig(32, padding, 0.25, patch_ratio=ratio)
+    instances, groups = extract_image(img, masks, cfg)
     assert len(instances) == len(masks)
-    assert img_patches.shape == (sum(i.num for i in instances), 32 + 2 * padding,
-                                 32 + 2 * padding, 3)
-    refined = reassemble_image(masks, instances, mask_patches.astype(np.float32), padding)
+    sides = {i.box_size + 2 * padding for i in instances if i.num}
+    assert set(groups) == sides
+    assert len(sides) > 1 or not ratio or size == (20, 30)  # the ratio grew some boxes
+    for side, group in groups.items():
+        # each instance's own patches, in instance order
+        own = [(crop_patches(img, i.boxes, padding), crop_patches(m, i.boxes, padding))
+               for m, i in zip(masks, instances) if i.num and i.box_size + 2 * padding == side]
+        assert np.array_equal(group.img, np.concatenate([o[0] for o in own]))
+        assert np.array_equal(group.mask, np.concatenate([o[1] for o in own]))
+        assert group.img.shape[1:] == (side, side, 3) and group.mask.dtype == np.uint8
+    refined = reassemble_image(masks, instances, identity(groups), padding)
     assert len(refined) == len(masks)
     for m, r in zip(masks, refined):
         assert (m == r).all()
+
+
+def test_patch_ratio_grows_the_boxes_of_large_instances_only():
+    cfg = PatchConfig(48, patch_ratio=0.125)
+    assert [cfg.instance_box_size(n) for n in (100, 400, 420, 780, 2000)] == \
+        [48, 48, 56, 96, 248]
+    assert PatchConfig(48).instance_box_size(2000) == 48  # 0 / None: every box patch_size
+    img = np.zeros((900, 900, 3), np.uint8)
+    small, large = np.zeros((900, 900), bool), np.zeros((900, 900), bool)
+    small[10:150, 10:110] = True
+    large[100:880, 200:700] = True  # 780 px tall: boxes of 0.125 x 780 -> 96 px
+    instances, groups = extract_image(img, [small, large], cfg)
+    assert [i.box_size for i in instances] == [48, 96]
+    assert (np.diff(instances[1].boxes[:, [0, 2]]) == 96).all()
+    assert sorted(groups) == [48, 96]
+    assert len(groups[96].img) == instances[1].num
+    refined = reassemble_image([small, large], instances, identity(groups), 0)
+    assert np.array_equal(refined[0], small) and np.array_equal(refined[1], large)
+    with pytest.raises(ValueError, match='patch_ratio'):
+        PatchConfig(48, patch_ratio=1.5).check()
 
 
 @pytest.mark.parametrize('order', ['C', 'F'])
@@ -218,11 +255,11 @@ def test_reassembly_averages_overlapping_patches(order):
     coarse = np.zeros((10, 10), bool, order=order)  # decoded RLEs come in F order
     inst = InstancePatches(np.array([[0, 0, 6, 6], [4, 4, 10, 10]]))
     probs = np.stack([np.full((6, 6), 0.9), np.full((6, 6), 0.05)]).astype(np.float32)
-    refined = reassemble_image([coarse], [inst], probs, 0)[0]
+    refined = reassemble_image([coarse], [inst], {6: probs}, 0)[0]
     assert refined[0, 0] and not refined[9, 9]
     assert not refined[5, 5]  # mean(0.9, 0.05) < 0.5
     probs[1] = 0.2
-    assert reassemble_image([coarse], [inst], probs, 0)[0][5, 5]  # mean(0.9, 0.2) > 0.5
+    assert reassemble_image([coarse], [inst], {6: probs}, 0)[0][5, 5]  # mean(0.9, 0.2) > 0.5
 
 
 def test_small_parts_made_by_refining_are_dropped():
@@ -257,6 +294,7 @@ def test_reassembly_drops_specks_within_its_patches():
     probs = coarse[None, :30, :30].astype(np.float32)
     probs[0, 20:23, 20:23] = 0.9  # a speck the network made, 9 px
     probs[0, 10:12, 8:10] = 0.1  # and a pinhole, 4 px
+    probs = {30: probs}
     raw = reassemble_image([coarse], [inst], probs, 0)[0]
     assert raw[20:23, 20:23].all() and not raw[10:12, 8:10].any()
     assert np.array_equal(reassemble_image([coarse], [inst], probs, 0, min_part=10)[0], coarse)

@@ -36,8 +36,8 @@ def _identity_run(model, img_patches, mask_patches, batch_size=256):
 
 
 def test_identity_network_reproduces_every_instance(coco, model, tmp_path, monkeypatch):
-    import bpr.apis.coco as coco_api
-    monkeypatch.setattr(coco_api, 'run_patches', _identity_run)
+    import bpr.apis.inference as inference_api
+    monkeypatch.setattr(inference_api, 'run_patches', _identity_run)
     out = str(tmp_path / 'refined.json')
     refined = refine_coco_file(model, coco['coarse'], out, coco['gt'], coco['img_dir'], CFG,
                                progress=False)
@@ -169,6 +169,8 @@ def test_bad_inputs_through_the_cli(coco, tmp_path):
     ('tools/refine_coco.py', '--iou-thresh', '0', "'0': expected a number in (0, 1]"),
     ('tools/refine_coco.py', '--min-size', '-5', "'-5': expected an integer >= 0"),
     ('tools/refine_coco.py', '--min-part', '-1', "'-1': expected an integer >= 0"),
+    ('tools/refine_coco.py', '--patch-ratio', '2', "'2': expected a number in [0, 1]"),
+    ('tools/upper_bound.py', '--patch-ratio', 'x', "'x': expected a number in [0, 1]"),
     ('tools/merge_patches.py', '--min-part', 'ten', "'ten': expected an integer >= 0"),
     ('tools/refine_coco.py', '--batch-size', '0', "'0': expected an integer >= 1"),
     ('tools/refine_coco.py', '--workers', 'two', "'two': expected an integer >= 0"),

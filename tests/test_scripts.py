@@ -548,9 +548,9 @@ def test_compose_patch_size_takes_each_instance_from_its_size(tmp_path):
 
 
 def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):
-    """A checkpoint published with --iou-thresh, --patch-size and --flip refines with them
-    unless the caller says otherwise (API arguments, FLIP / IOU_THRESH / PATCH_SIZE of
-    inference_coco.sh)."""
+    """A checkpoint published with --iou-thresh, --patch-size, --patch-ratio and --flip
+    refines with them unless the caller says otherwise (API arguments, FLIP / IOU_THRESH /
+    PATCH_SIZE / PATCH_RATIO of inference_coco.sh)."""
     from bpr.apis import init_refiner
     from bpr.apis.coco import refine_coco_file
     from bpr.apis.inference import for_model, patch_views
@@ -558,10 +558,11 @@ def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):
     from bpr.core.io import InputError
     ckpt = str(tmp_path / 'own.pth')
     run(['python', 'tools/publish_model.py', random_checkpoint(str(tmp_path / 'w.pth')), ckpt,
-         '--iou-thresh', '0.55', '--flip', '--patch-size', '24', '--min-part', '7'])
+         '--iou-thresh', '0.55', '--flip', '--patch-size', '24', '--min-part', '7',
+         '--patch-ratio', '0.75'])
     model = init_refiner(TINY_CONFIG, ckpt, 'cpu')
-    assert (model.iou_thresh, model.min_size, model.patch_size, model.min_part) == \
-        (0.55, 0, 24, 7)
+    assert (model.iou_thresh, model.min_size, model.patch_size, model.min_part,
+            model.patch_ratio) == (0.55, 0, 24, 7, 0.75)
     assert for_model(PatchConfig(), model).min_part == 7
     assert for_model(PatchConfig(min_part=0), model).min_part == 0
     assert [d for d, _ in patch_views(model.cfg).flips] == [None, 'horizontal']
@@ -578,22 +579,24 @@ def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):
     assert (off.iou_thresh, off.patch_size) == (0.55, 24)
     assert [d for d, _ in patch_views(off.cfg).flips] == [None]
 
-    def expected(flip, iou_thresh, patch_size=24):
+    def expected(flip, iou_thresh, patch_size=24, patch_ratio=None):
         m = init_refiner(TINY_CONFIG, ckpt, 'cpu', flip=flip)
         return refine_coco_file(m, coco['coarse'], str(tmp_path / 'x.json'), coco['gt'],
-                                coco['img_dir'], PatchConfig(patch_size, 0, iou_thresh),
+                                coco['img_dir'], PatchConfig(patch_size, 0, iou_thresh,
+                                                             patch_ratio=patch_ratio),
                                 progress=False)
 
     env = dict(IMG_DIR=coco['img_dir'], GT_JSON=coco['gt'])
     outs = {}
-    for name, extra in [('own', {}), ('off', dict(FLIP='0', IOU_THRESH='0.25', PATCH_SIZE='32'))]:
+    for name, extra in [('own', {}), ('off', dict(FLIP='0', IOU_THRESH='0.25', PATCH_SIZE='32',
+                                                  PATCH_RATIO='0'))]:
         outs[name] = str(tmp_path / f'{name}.json')
         run(['sh', 'tools/inference_coco.sh', TINY_CONFIG, ckpt, coco['coarse'], outs[name],
              '--device', 'cpu'], env=dict(env, **extra))
     own, off = (json.load(open(outs[k])) for k in ('own', 'off'))
-    assert own == expected(True, 0.55) and off == expected(False, 0.25, 32) and own != off
+    assert own == expected(True, 0.55) and off == expected(False, 0.25, 32, 0) and own != off
     assert own != expected(True, 0.25) and own != expected(False, 0.55)
-    assert own != expected(True, 0.55, 32)
+    assert own != expected(True, 0.55, 32) and own != expected(True, 0.55, 24, 0)
     proc = subprocess.run(['sh', 'tools/inference_coco.sh', TINY_CONFIG, ckpt, coco['coarse'],
                            str(tmp_path / 'bad.json')], cwd=ROOT, capture_output=True,
                           text=True, env=dict(os.environ, FLIP='yes', **env))
@@ -622,7 +625,8 @@ def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):
     for opt, value, problem in [('--iou-thresh', '1.5', "'1.5': expected a number in (0, 1]"),
                                 ('--patch-size', '1', "'1': expected an integer >= 2"),
                                 ('--min-size', '-1', "'-1': expected an integer >= 0"),
-                                ('--min-part', '0.5', "'0.5': expected an integer >= 0")]:
+                                ('--min-part', '0.5', "'0.5': expected an integer >= 0"),
+                                ('--patch-ratio', '-1', "'-1': expected a number in [0, 1]")]:
         proc = subprocess.run(['python', 'tools/publish_model.py', ckpt,
                                str(tmp_path / 'x.pth'), opt, value], cwd=ROOT,
                               capture_output=True, text=True)

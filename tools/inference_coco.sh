@@ -7,12 +7,13 @@
 #
 # CHECKPOINT "default" (or "") takes the project's default model; "none" random weights.
 # GPUS processes share the images (GPUs, or CPU processes where there is no GPU).
-# Also: PATCH_SIZE (box side in px), PADDING (0), SAMPLING (nms, as the original; nms_stable;
-# grid), MIN_SIZE (instances smaller than this, in px, keep their coarse mask), MIN_PART
-# (specks and pinholes smaller than this, in px, that refining made are removed), FLIP (1 or
-# 0: flip test-time augmentation on or off), BATCH_SIZE (256), PORT (29500). IOU_THRESH,
-# PATCH_SIZE, MIN_SIZE, MIN_PART and FLIP default to the checkpoint's own settings (its meta),
-# else 0.25, 64, 0, 0 and the config's.
+# Also: PATCH_SIZE (box side in px), PATCH_RATIO (boxes at least this fraction of their
+# instance's longer side), PADDING (0), SAMPLING (nms, as the original; nms_stable; grid),
+# MIN_SIZE (instances smaller than this, in px, keep their coarse mask), MIN_PART (specks and
+# pinholes smaller than this, in px, that refining made are removed), FLIP (1 or 0: flip
+# test-time augmentation on or off), BATCH_SIZE (256), PORT (29500). IOU_THRESH, PATCH_SIZE,
+# PATCH_RATIO, MIN_SIZE, MIN_PART and FLIP default to the checkpoint's own settings (its
+# meta), else 0.25, 64, 0, 0, 0 and the config's.
 # OPTIONS go to tools/refine_coco.py, e.g. --precision bf16.
 set -e
 [ $# -ge 4 ] || {
@@ -30,5 +31,6 @@ exec sh "$BPR_ROOT/tools/launch.sh" "$BPR_ROOT/tools/refine_coco.py" \
   "$CONFIG" "$CKPT" "$COARSE" "$OUT" --img-dir "$IMG_DIR" --gt-json "$GT_JSON" \
   ${IOU_THRESH:+--iou-thresh "$IOU_THRESH"} ${MIN_SIZE:+--min-size "$MIN_SIZE"} $FLIP_OPT \
   ${MIN_PART:+--min-part "$MIN_PART"} \
-  ${PATCH_SIZE:+--patch-size "$PATCH_SIZE"} --padding "${PADDING:-0}" \
+  ${PATCH_SIZE:+--patch-size "$PATCH_SIZE"} ${PATCH_RATIO:+--patch-ratio "$PATCH_RATIO"} \
+  --padding "${PADDING:-0}" \
   --sampling "${SAMPLING:-nms}" --batch-size "${BATCH_SIZE:-256}" "$@"

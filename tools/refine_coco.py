@@ -14,9 +14,8 @@ from mmcv import DictAction
 from bpr.apis import init_refiner
 from bpr.apis.coco import refine_coco_file
 from bpr.apis.dist import LAUNCHERS, init_dist
-from bpr.apis.inference import PRECISIONS, add_test_options
+from bpr.apis.inference import PRECISIONS, add_test_options, patch_config
 from bpr.compat import ShowSilenced
-from bpr.core import PatchConfig
 from bpr.core.io import cli, int_arg
 from bpr.core.patches import SAMPLING_HELP, SAMPLINGS, setting_arg
 
@@ -52,8 +51,7 @@ def main(argv=None):
     model = init_refiner(args.config, ckpt, device, args.cfg_options, precision=args.precision,
                          flip=args.flip)
     refine_coco_file(model, args.coarse_json, args.out_json, args.gt_json, args.img_dir,
-                     PatchConfig(args.patch_size, args.padding, args.iou_thresh,
-                                 args.sampling, args.min_size, args.min_part),
+                     patch_config(args),
                      args.batch_size, workers=args.workers)
 
 

@@ -33,6 +33,9 @@ def main(argv=None):
                         "project's model)")
     parser.add_argument('--patch-size', type=setting_arg('patch_size'),
                         help="box side in px (default: the --checkpoint's own, else 64)")
+    parser.add_argument('--patch-ratio', type=setting_arg('patch_ratio'),
+                        help="boxes at least this fraction of their instance's longer side "
+                        "(default: the --checkpoint's own, else 0)")
     parser.add_argument('--padding', type=setting_arg('padding'), default=0)
     parser.add_argument('--sampling', choices=SAMPLINGS, default='nms', help=SAMPLING_HELP)
     parser.add_argument('--min-size', type=setting_arg('min_size'), default=0,
@@ -50,7 +53,7 @@ def main(argv=None):
         parser.error('--stride applies to patches, not to --band')
     check_output(args.out_json, [args.coarse_json, args.gt_json])
     cfg = PatchConfig(args.patch_size, args.padding, args.iou_thresh, args.sampling,
-                      args.min_size)
+                      args.min_size, patch_ratio=args.patch_ratio)
     if args.checkpoint:
         cfg = for_model(cfg, checkpoint_settings(args.checkpoint))
     if args.stride < 1 or cfg.side % args.stride:

@@ -16,8 +16,8 @@ import sys
 import cv2
 import numpy as np
 
-from bpr.apis.inference import checkpoint_settings, for_model
-from bpr.core import PatchConfig, decode, extract_instance
+from bpr.apis.inference import checkpoint_settings, for_model, patch_config
+from bpr.core import decode, extract_instance
 from bpr.core.io import check_output, cli, group_by_image, int_arg, load_gt, load_results
 from bpr.core.patches import BOX_SETTINGS, setting_arg
 from bpr.core.visualize import instances_window, side_by_side
@@ -45,8 +45,7 @@ def main(argv=None):
         parser.add_argument('--' + name.replace('_', '-'), type=setting_arg(name),
                             help="default: the checkpoint's own")
     args = parser.parse_args(argv)
-    cfg = for_model(PatchConfig(args.patch_size, 0, args.iou_thresh, min_size=args.min_size),
-                    checkpoint_settings(args.checkpoint))
+    cfg = for_model(patch_config(args), checkpoint_settings(args.checkpoint))
     check_output(args.out_dir, folder=True)
     gt = load_gt(args.gt_json)
     coarse = load_results(args.coarse_json, gt, args.gt_json)

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from ..core import PatchConfig, decode, encode, extract_image, reassemble_image
 from ..core.io import (InputError, check_images, check_output, dump_json, group_by_image,
                        load_gt, load_results, read_image)
-from .inference import for_model, run_patches
+from .inference import for_model, run_groups
 
 
 class ImagePatches(Dataset):
@@ -29,8 +29,9 @@ class ImagePatches(Dataset):
         return len(self.image_ids)
 
     def __getitem__(self, k: int):
-        """``(image_id, instances, img_patches, mask_patches)``, or the :class:`InputError`
-        to raise (a worker's exception would reach the caller wrapped in its traceback)."""
+        """``(image_id, instances, groups)`` (:func:`~bpr.core.extract_image`), or the
+        :class:`InputError` to raise (a worker's exception would reach the caller wrapped in
+        its traceback)."""
         image_id = self.image_ids[k]
         info = self.images[image_id]
         path = osp.join(self.img_dir, info['file_name'])
@@ -93,8 +94,8 @@ def refine_results(model, results: List[dict], gt: dict, img_dir: str, cfg: Patc
                          disable=None if progress else True):  # bars on a terminal only
             if isinstance(item, InputError):
                 raise item
-            image_id, instances, img_patches, mask_patches = item
-            probs = run_patches(model, img_patches, mask_patches, batch_size)
+            image_id, instances, patches = item
+            probs = run_groups(model, patches, batch_size)
             pending.append(pool.submit(finish, image_id, instances, probs))
             # a few images in flight at most: memory stays bounded if pasting lags behind
             while pending and (pending[0].done() or len(pending) > 4):

@@ -80,7 +80,7 @@ def run_demo(img: Optional[str] = None, masks: Optional[List[str]] = None,
         model = init_refiner(config or DEFAULT_CONFIG, checkpoint, device, flip=flip)
     cfg = for_model(cfg, model)
     refined = refine(model, image, coarse, cfg.iou_thresh, cfg.patch_size, cfg.padding,
-                     min_size=cfg.min_size, min_part=cfg.min_part)
+                     min_size=cfg.min_size, min_part=cfg.min_part, patch_ratio=cfg.patch_ratio)
     boxes = np.concatenate([extract_instance(m, cfg).boxes for m in coarse])
     picture = side_by_side(image, coarse, refined, boxes=boxes)
     if out:

@@ -3,7 +3,7 @@ import argparse
 import copy
 import os.path as osp
 import warnings
-from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
@@ -13,7 +13,7 @@ from mmcv.cnn.utils import revert_sync_batchnorm
 from mmseg.datasets.builder import PIPELINES
 from mmseg.models import build_segmentor
 
-from ..core import PatchConfig, decode, encode, extract_image, reassemble_image
+from ..core import PatchConfig, PatchGroup, decode, encode, extract_image, reassemble_image
 from ..core.checkpoint import load_file, load_weights
 from ..core.io import InputError, read_image
 from ..core.patches import (IOU_THRESH, PATCH_SETTINGS, PATCH_SIZE, SETTING_RULES, setting_arg,
@@ -58,7 +58,8 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
             work). ``None``: as the checkpoint's meta says (``flip``), else as the config.
 
     The checkpoint's meta may also give the model's own ``min_size``, ``iou_thresh``,
-    ``patch_size`` and ``min_part``: the defaults of :func:`refine` (see :func:`for_model`).
+    ``patch_size``, ``patch_ratio`` and ``min_part``: the defaults of :func:`refine` (see
+    :func:`for_model`).
     """
     if precision not in PRECISIONS:
         raise ValueError(f'precision: expected one of {sorted(PRECISIONS)}, got {precision!r}')
@@ -107,6 +108,7 @@ class ReleaseSettings(NamedTuple):
     flip: Optional[bool] = None
     patch_size: int = PATCH_SIZE
     min_part: int = 0
+    patch_ratio: float = 0
 
 
 def test_settings(meta: dict, checkpoint: str) -> ReleaseSettings:
@@ -120,7 +122,7 @@ def test_settings(meta: dict, checkpoint: str) -> ReleaseSettings:
         if problem:
             raise InputError(f'{checkpoint}: invalid test setting in its meta: '
                              f'{key} {value!r} ({problem})')
-    return own._replace(iou_thresh=float(own.iou_thresh))
+    return own._replace(iou_thresh=float(own.iou_thresh), patch_ratio=float(own.patch_ratio))
 
 
 def checkpoint_settings(checkpoint: str) -> ReleaseSettings:
@@ -230,17 +232,26 @@ def run_patches(model: torch.nn.Module, img_patches: np.ndarray, mask_patches: n
     return out
 
 
+def run_groups(model: torch.nn.Module, groups: Dict[int, PatchGroup],
+               batch_size: int = 256) -> Dict[int, np.ndarray]:
+    """:func:`run_patches` on each side's patches of :func:`~bpr.core.extract_image`."""
+    return {side: run_patches(model, group.img, group.mask, batch_size)
+            for side, group in groups.items()}
+
+
 TEST_OPTION_HELP = {
     'min_size': 'instances smaller than this (px, longer box side) keep their coarse mask',
     'iou_thresh': 'NMS IoU threshold of the boundary boxes',
     'patch_size': 'side of the boundary boxes in px',
+    'patch_ratio': "boxes at least this fraction of their instance's longer side in px "
+                   '(0: every box of patch-size)',
     'min_part': 'specks and pinholes smaller than this (px) that refining made are removed',
 }
 
 
 def add_test_options(parser: argparse.ArgumentParser, release: bool = False) -> None:
-    """``--min-size``, ``--iou-thresh``, ``--patch-size``, ``--min-part`` and
-    ``--flip``/``--no-flip`` of the tools; ``None`` unless given: the checkpoint's own
+    """``--min-size``, ``--iou-thresh``, ``--patch-size``, ``--patch-ratio``, ``--min-part``
+    and ``--flip``/``--no-flip`` of the tools; ``None`` unless given: the checkpoint's own
     (:func:`for_model`, :func:`init_refiner`). ``release``: the same options as
     ``tools/publish_model.py`` stores them in a checkpoint's meta."""
     for name in PATCH_SETTINGS:
@@ -256,6 +267,14 @@ def add_test_options(parser: argparse.ArgumentParser, release: bool = False) -> 
                         'the config)')
 
 
+def patch_config(args: argparse.Namespace) -> PatchConfig:
+    """The :class:`PatchConfig` of a tool's options (:func:`add_test_options`, and
+    ``--padding`` and ``--sampling`` where it has them)."""
+    return PatchConfig(padding=getattr(args, 'padding', 0),
+                       sampling=getattr(args, 'sampling', 'nms'),
+                       **{k: getattr(args, k, None) for k in PATCH_SETTINGS})
+
+
 def for_model(cfg: PatchConfig, model: Union[torch.nn.Module, ReleaseSettings]) -> PatchConfig:
     """``cfg`` with the settings of ``PATCH_SETTINGS`` left ``None`` set to the
     model's own (from :func:`init_refiner`, or a checkpoint's :func:`test_settings`);
@@ -269,8 +288,8 @@ def refine_masks(model: torch.nn.Module, image: np.ndarray, masks: Sequence[np.n
                  cfg: PatchConfig = PatchConfig(), batch_size: int = 256) -> List[np.ndarray]:
     """Refined (H, W) bool masks of one BGR image, in the order of ``masks``."""
     cfg = for_model(cfg, model)
-    instances, img_patches, mask_patches = extract_image(image, masks, cfg)
-    probs = run_patches(model, img_patches, mask_patches, batch_size)
+    instances, groups = extract_image(image, masks, cfg)
+    probs = run_groups(model, groups, batch_size)
     return reassemble_image(masks, instances, probs, cfg.padding, cfg.min_part)
 
 
@@ -285,7 +304,7 @@ def _read_image(image: Union[str, np.ndarray]) -> np.ndarray:
 def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
            iou_thresh: Optional[float] = None, patch_size: Optional[int] = None,
            padding: int = 0, batch_size: int = 256, min_size: Optional[int] = None,
-           min_part: Optional[int] = None):
+           min_part: Optional[int] = None, patch_ratio: Optional[float] = None):
     """Refine the instance masks of one image.
 
     Args:
@@ -302,6 +321,9 @@ def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
             coarse mask; default: the model's own (see :class:`~bpr.core.PatchConfig`).
         min_part: Specks and pinholes smaller than this (px) that refining made are removed;
             default: the model's own, else 0.
+        patch_ratio: Boxes at least this fraction of their instance's longer side (for
+            photographs of higher resolution than the model was tuned on); default: the
+            model's own, else 0 (every box ``patch_size``).
 
     Returns:
         The refined masks in the form and order they came in; COCO dicts keep their other
@@ -309,7 +331,8 @@ def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
     """
     img = _read_image(image)
     h, w = img.shape[:2]
-    cfg = PatchConfig(patch_size, padding, iou_thresh, min_size=min_size, min_part=min_part)
+    cfg = PatchConfig(patch_size, padding, iou_thresh, min_size=min_size, min_part=min_part,
+                      patch_ratio=patch_ratio)
     if isinstance(masks, np.ndarray):
         if masks.ndim != 3 or masks.shape[1:] != (h, w):
             raise ValueError(f'masks: expected shape (N, {h}, {w}), got {masks.shape}')

@@ -38,7 +38,8 @@ def _split_image(job, out_dir: str, mode: str, cfg: PatchConfig, img_dir: str) -
     for res, inst_id, m in zip(results, inst_ids, match):
         coarse = decode(res['segmentation'], h, w, where=f'instance {inst_id}')
         gt = decode(anns[m]['segmentation'], h, w) if m >= 0 else np.zeros((h, w), bool)
-        boxes = extract_instance(coarse, cfg).boxes
+        inst = extract_instance(coarse, cfg)
+        boxes = inst.boxes
         names = [patch_name(inst_id, k) for k in range(len(boxes))]
         crops = {
             'img_dir': crop_patches(image, boxes, cfg.padding),
@@ -49,7 +50,7 @@ def _split_image(job, out_dir: str, mode: str, cfg: PatchConfig, img_dir: str) -
             for name, patch in zip(names, patches):
                 mmcv.imwrite(patch, osp.join(out_dir, sub, mode, name + '.png'))
         record = dict(inst_id=int(inst_id), image_id=res['image_id'], height=h, width=w,
-                      patch_size=cfg.box_size, padding=cfg.padding,
+                      patch_size=inst.box_size or cfg.box_size, padding=cfg.padding,
                       boxes=boxes.tolist(), patches=names)
         with open(osp.join(out_dir, 'detail_dir', mode, f'{inst_id:08d}.json'), 'w') as f:
             json.dump(record, f)

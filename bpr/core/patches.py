@@ -32,7 +32,7 @@ def _is_number(value) -> bool:
 
 # the settings of PatchConfig that a model may carry (None takes the model's own): those that
 # decide the boxes, and the clean-up after pasting
-BOX_SETTINGS = ('min_size', 'iou_thresh', 'patch_size')
+BOX_SETTINGS = ('min_size', 'iou_thresh', 'patch_size', 'patch_ratio')
 PATCH_SETTINGS = BOX_SETTINGS + ('min_part',)
 # what each setting of PatchConfig accepts (besides None for those of PATCH_SETTINGS)
 SETTING_RULES = {
@@ -41,6 +41,7 @@ SETTING_RULES = {
     'iou_thresh': (lambda v: _is_number(v) and 0 < v <= 1, 'a number in (0, 1]'),
     'min_size': (lambda v: _is_int(v) and v >= 0, 'an integer >= 0'),
     'min_part': (lambda v: _is_int(v) and v >= 0, 'an integer >= 0'),
+    'patch_ratio': (lambda v: _is_number(v) and 0 <= v <= 1, 'a number in [0, 1]'),
 }
 
 
@@ -53,7 +54,7 @@ def setting_problem(name: str, value) -> Optional[str]:
 def setting_arg(name: str) -> Callable[[str], Union[int, float]]:
     """An argparse ``type`` for the command-line option of setting ``name``: a bad value is
     the tool's usage error, before any work."""
-    return arg_type(float if name == 'iou_thresh' else int,
+    return arg_type(float if name in ('iou_thresh', 'patch_ratio') else int,
                     lambda v: setting_problem(name, v) is None, SETTING_RULES[name][1])
 
 
@@ -81,6 +82,12 @@ class PatchConfig(NamedTuple):
     ``min_part``: after pasting, specks and pinholes under this many pixels that refining made
     are removed (:func:`~bpr.core.reassemble.drop_small_parts`); ``0`` pastes as the
     original; ``None`` (default) takes the model's own value, else 0.
+
+    ``patch_ratio``: the boxes of an instance are at least this fraction of its box's longer
+    side (rounded to 8 px), and never smaller than ``patch_size``: boxes that grow with the
+    objects, for photographs of higher resolution than a model was tuned on (the errors of
+    a 28x28 mask grow with the object). ``0`` keeps every box at ``patch_size``, as the
+    original; ``None`` (default) takes the model's own value, else 0.
     """
     patch_size: Optional[int] = None
     padding: int = 0
@@ -88,6 +95,7 @@ class PatchConfig(NamedTuple):
     sampling: str = 'nms'
     min_size: Optional[int] = None
     min_part: Optional[int] = None
+    patch_ratio: Optional[float] = None
 
     def check(self) -> 'PatchConfig':
         """``self``; ``ValueError`` naming the first setting out of range."""
@@ -108,8 +116,15 @@ class PatchConfig(NamedTuple):
 
     @property
     def side(self) -> int:
-        """Side of a cropped patch, padding included."""
+        """Side of a cropped patch of :attr:`box_size`, padding included."""
         return self.box_size + 2 * self.padding
+
+    def instance_box_size(self, longer_side: int) -> int:
+        """Side of the boxes of an instance whose box is ``longer_side`` px on its longer
+        side: :attr:`box_size`, or ``patch_ratio`` of ``longer_side`` (a multiple of 8 px)
+        when that is larger."""
+        grown = int((self.patch_ratio or 0) * longer_side / 8 + 0.5) * 8
+        return max(self.box_size, grown)
 
 
 def boundary_score(mask: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 import pycocotools.mask as mask_utils
 
 from bpr.core import PatchConfig, cityscapes, decode, extract_image, reassemble_image
-from bench_speed import median_spread, time_alternating, write_report
+from bench_speed import identity_probs, median_spread, time_alternating, write_report
 
 
 def make_results(root: str, images: int, masks: int, seed: int = 0) -> dict:
@@ -83,11 +83,11 @@ def stage_times(results: list, gt: dict, repeat: int) -> dict:
     extracted = [extract_image(image, masks, cfg) for image, masks in images]
     return time_alternating({
         'extraction': lambda: [extract_image(image, masks, cfg) for image, masks in images],
-        'reassembly': lambda: [reassemble_image(masks, inst, mask_p.astype(np.float32), 0)
-                               for (_, masks), (inst, _, mask_p) in zip(images, extracted)],
+        'reassembly': lambda: [reassemble_image(masks, inst, identity_probs(groups), 0)
+                               for (_, masks), (inst, groups) in zip(images, extracted)],
         'reassembly, min_part 10': lambda: [
-            reassemble_image(masks, inst, mask_p.astype(np.float32), 0, min_part=10)
-            for (_, masks), (inst, _, mask_p) in zip(images, extracted)]},
+            reassemble_image(masks, inst, identity_probs(groups), 0, min_part=10)
+            for (_, masks), (inst, groups) in zip(images, extracted)]},
         repeat)
 
 

@@ -20,9 +20,10 @@ import numpy as np
 import torch
 
 import bpr.apis.coco as coco_api
+import bpr.apis.inference as inference_api
 from bpr.apis import init_refiner
-from bpr.apis.inference import add_test_options, for_model
-from bpr.core import PatchConfig, decode, encode
+from bpr.apis.inference import add_test_options, for_model, patch_config
+from bpr.core import decode, encode
 from bpr.core.coarse import make_coarse
 from bench_speed import flip_note, median_spread, stage_times, write_report
 
@@ -66,10 +67,9 @@ def main(argv=None):
     model = init_refiner(args.config, args.checkpoint, args.device, precision=args.precision,
                          flip=args.flip)
     device = next(model.parameters()).device
-    cfg = for_model(PatchConfig(args.patch_size, iou_thresh=args.iou_thresh,
-                                 min_size=args.min_size, min_part=args.min_part), model)
+    cfg = for_model(patch_config(args), model)
     network = {'seconds': 0.0}
-    run_patches = coco_api.run_patches
+    run_patches = inference_api.run_patches
 
     def timed_network(*a, **kw):
         t = time.perf_counter()
@@ -77,7 +77,7 @@ def main(argv=None):
         network['seconds'] += time.perf_counter() - t
         return out
 
-    coco_api.run_patches = timed_network
+    inference_api.run_patches = timed_network
     with tempfile.TemporaryDirectory() as root:
         gt, coarse = make_scenes(root, args.images, args.instances, tuple(args.size))
         coco_api.refine_results(model, coarse, gt, root, cfg, progress=False, workers=0)
@@ -92,7 +92,7 @@ def main(argv=None):
                 seconds = time.perf_counter() - t
                 wall[w].append(seconds / args.images)
                 busy[w].append(network['seconds'] / seconds)
-        coco_api.run_patches = run_patches
+        inference_api.run_patches = run_patches
         images = {img['id']: img for img in gt['images']}
         data = []
         for img in gt['images']:

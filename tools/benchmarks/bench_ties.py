@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from bpr.apis import init_refiner
-from bpr.apis.inference import add_test_options, for_model
-from bpr.core import PatchConfig, extract_image
+from bpr.apis.inference import add_test_options, for_model, patch_config
+from bpr.core import extract_image
 from bench_speed import flip_note, load_data, median_spread, stage_times, write_report
 
 SAMPLINGS = ('nms', 'nms_stable')
@@ -33,9 +33,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     data = load_data(args.gt_json, args.coarse_json, args.img_dir)
     model = init_refiner(args.config, args.checkpoint, flip=args.flip)
-    cfgs = {s: for_model(PatchConfig(args.patch_size, 0, args.iou_thresh, s, args.min_size,
-                                     args.min_part), model)
-            for s in SAMPLINGS}
+    cfgs = {s: for_model(patch_config(args)._replace(sampling=s), model) for s in SAMPLINGS}
     patches = {s: [sum(inst.num for inst in extract_image(img, masks, cfg)[0])
                    for img, masks in data] for s, cfg in cfgs.items()}
     times = {s: {'extraction': [], 'network': [], 'reassembly': []} for s in SAMPLINGS}

@@ -34,7 +34,8 @@
 #          ALPHA, default 0.7; publish_model.py --base), its BatchNorm statistics
 #          re-estimated on BN_PATCHES training patches (default 4096; 0: the average of the
 #          two models' statistics), and its test settings: min_size MIN_SIZE, NMS IoU
-#          TEST_IOU (default 0.55), patch size TEST_PATCH (default 48), specks and pinholes
+#          TEST_IOU (default 0.55), patch size TEST_PATCH (default 48) grown to
+#          TEST_PATCH_RATIO of large instances' longer side (default 0.125), specks and pinholes
 #          under TEST_MIN_PART px removed (default 10) and flip test-time augmentation unless
 #          TEST_FLIP=0.
 #          Evaluate it with CKPT=WORK/default.pth and the `small` steps of this script and of
@@ -65,6 +66,7 @@ release() {  # release OUT ALPHA: the fine-tuned weights averaged with BASE's, s
   [ "${TEST_FLIP:-1}" = 1 ] || flip=--no-flip
   py publish_model.py "$WORK/train/latest.pth" "$1" --fp16 --min-size "$MIN_SIZE" \
     --iou-thresh "${TEST_IOU:-0.55}" --patch-size "${TEST_PATCH:-48}" "$flip" \
+    --patch-ratio "${TEST_PATCH_RATIO:-0.125}" \
     --min-part "${TEST_MIN_PART:-10}" \
     --base "${BASE:-$CKPT}" --alpha "$2" "${recal[@]}"
 }
