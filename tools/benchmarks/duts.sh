@@ -18,8 +18,9 @@
 #   scale  (after data) the held-out split's every 2nd image as it is (x1) and at twice the
 #          resolution (x2, tools/benchmarks/rescale_set.py), coarse masks drawn as for the
 #          held-out split, refined with CKPT at each patch size of X1_PATCHES (default 32 40
-#          48 56 64) and X2_PATCHES (48 64 80 96), and with the size of each instance's
-#          patches in proportion to it: its longer side / 5, 6 or 7, composed from those runs
+#          48 56 64) and X2_PATCHES (48 64 80 96) with PATCH_RATIO=0, at CKPT's own
+#          settings, and with the size of each instance's patches in proportion to it: its
+#          longer side / 5, 6 or 7, composed from those runs
 #          (tools/benchmarks/compose_patch_size.py)
 #   pictures (after small) the held-out photographs with the largest Boundary-IoU gains at
 #          MIN_SIZE: coarse with the selected patches vs refined, GT thin (WORK/pictures)
@@ -113,11 +114,16 @@ scale)
     py make_coarse.py "$WORK/${name}_gt.json" "$WORK/${name}_coarse.json" --seed 11
     runs=() outs=()
     for p in $sizes; do
-      PATCH_SIZE=$p IMG_DIR=$images GT_JSON=$WORK/${name}_gt.json GPUS=$GPUS \
+      PATCH_SIZE=$p PATCH_RATIO=0 IMG_DIR=$images GT_JSON=$WORK/${name}_gt.json GPUS=$GPUS \
         sh "$ROOT/tools/inference_coco.sh" "$CONFIG" "$CKPT" "$WORK/${name}_coarse.json" \
         "$WORK/${name}_p$p.json"
       runs+=("$p=$WORK/${name}_p$p.json") outs+=("${name}_p$p.json")
     done
+    # the checkpoint's own settings (the default model: 48 px, patch_ratio 0.125)
+    IMG_DIR=$images GT_JSON=$WORK/${name}_gt.json GPUS=$GPUS \
+      sh "$ROOT/tools/inference_coco.sh" "$CONFIG" "$CKPT" "$WORK/${name}_coarse.json" \
+      "$WORK/${name}_own.json"
+    outs+=("${name}_own.json")
     "$PYTHON" "$ROOT/tools/benchmarks/compose_patch_size.py" "$WORK/${name}_coarse.json" \
       "$WORK/${name}_side" "${runs[@]}" --divisors 5 6 7
     (cd "$WORK" && py eval.py "${name}_gt.json" "${name}_coarse.json" "${outs[@]}" \

@@ -92,8 +92,9 @@ refine)
       val_upper_s2$g.json val_upper_s4$g.json --out metrics_main$g.json)
   done ;;
 ablate)
-  # one setting changed at a time from NMS IoU 0.25 without flip, whatever CKPT's own are
-  ablation() { IOU_THRESH=${IOU_THRESH:-0.25} FLIP=${FLIP:-0} refine "$@"; }
+  # one setting changed at a time from NMS IoU 0.25 without flip and boxes of one size,
+  # whatever CKPT's own are
+  ablation() { IOU_THRESH=${IOU_THRESH:-0.25} FLIP=${FLIP:-0} PATCH_RATIO=0 refine "$@"; }
   for t in 0.25 0.45 0.55; do
     IOU_THRESH=$t ablation "$WORK/val_coarse.json" "$WORK/val_nms$t.json"; done
   for p in 32 96; do
