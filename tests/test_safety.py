@@ -5,7 +5,6 @@ import json
 import os
 import os.path as osp
 import shutil
-import signal
 import subprocess
 import sys
 import zipfile
