@@ -37,7 +37,7 @@ def extract_instance(mask: np.ndarray, cfg: PatchConfig) -> InstancePatches:
     if box is None or longer < (cfg.min_size or 0):
         return InstancePatches(np.zeros((0, 4), np.int64))
     x1, y1, x2, y2 = instance_roi(mask, margin=1, box=box)
-    cfg = cfg._replace(patch_size=cfg.instance_box_size(longer))
+    cfg = cfg.check()._replace(patch_size=cfg.instance_box_size(longer))
     boxes = propose(mask[y1:y2, x1:x2], cfg, offset=(x1, y1), image_size=mask.shape)
     return InstancePatches(boxes)
 
