@@ -3,16 +3,16 @@
 #
 #   bash tools/benchmarks/gpu.sh OUT_DIR
 #
-# 1. pytest -m gpu (training on one GPU and with dist_train.sh, resume, validation during
-#    training, dist_test.sh and inference equal to the CPU);
-# 2. training iterations per second at 8, 32 and 64 patches per GPU, and float32 vs bfloat16
-#    autocast at 32 and 64;
-# 3. refinement of generated Cityscapes-size images (2048x1024, 20 instances): ms per image
-#    with 0 and 4 loader workers (fp32; fp16 with 4), the network's share, the paper's breakdown,
-#    at the original's settings (64-px boxes, NMS IoU 0.25, no flip); then with the default
-#    model's own settings (48-px boxes growing with large objects, NMS IoU 0.55, flip
-#    test-time augmentation), fp32, 4 workers.
-# Reports go to OUT_DIR (gpu_tests.txt, gpu_speed.md).
+# 1. pytest -m gpu (training on one GPU and with dist_train.sh, float32/float16/bfloat16,
+#    resume, validation during training, dist_test.sh and inference equal to the CPU);
+# 2. refinement of generated Cityscapes-size images (2048x1024, 20 instances): ms per image
+#    with 0 and 4 loader workers, the network's share, the paper's breakdown, fp32, at the
+#    original's settings (64-px boxes, NMS IoU 0.25, no flip); then with the default model's
+#    own settings (48-px boxes growing with large objects, NMS IoU 0.55, flip), 4 workers;
+# 3. training seconds per iteration, float32 vs bfloat16 autocast at 32 and 64 patches per GPU,
+#    then NCHW vs NHWC at 8, 32 and 64;
+# 4. the original's settings in fp16, 4 workers.
+# Reports go to OUT_DIR (gpu_tests.txt, gpu_speed.md, steps.txt).
 set -euo pipefail
 [ $# -eq 1 ] || { echo "usage: bash $0 OUT_DIR" >&2; exit 2; }
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,15 +20,26 @@ PYTHON=${PYTHON:-python}
 OUT=$(mkdir -p "$1" && cd "$1" && pwd)
 cd "$ROOT"
 "$PYTHON" -c 'import torch; assert torch.cuda.is_available(), "no CUDA GPU"'
-"$PYTHON" -m pytest tests -m gpu -v 2>&1 | tee "$OUT/gpu_tests.txt"
-"$PYTHON" tools/benchmarks/bench_train.py --device cuda --batch 8 32 64 --iters 10 \
-  --configs configs/bpr/hrnet18s_128.py configs/bpr/hrnet48_256.py --out "$OUT/gpu_speed.md"
-"$PYTHON" tools/benchmarks/bench_train.py --device cuda --batch 32 64 --iters 10 --amp bf16 \
-  --configs configs/bpr/hrnet18s_128.py configs/bpr/hrnet48_256.py --out "$OUT/gpu_speed.md"
+# most wanted first, each step timed in OUT_DIR/steps.txt; a failing test does not stop the
+# figures, and the script's status is the tests' status
+step() {
+  local t=$SECONDS rc=0
+  "$@" || rc=$?
+  echo "$(( SECONDS - t )) s, status $rc: ${*:2:4}" >>"$OUT/steps.txt"
+  return "$rc"
+}
+tests=0
+step "$PYTHON" -m pytest tests -m gpu -v -p no:cacheprovider >"$OUT/gpu_tests.txt" 2>&1 || tests=$?
+tail -n 12 "$OUT/gpu_tests.txt"
 ORIGINAL=(--iou-thresh 0.25 --no-flip --patch-size 64 --patch-ratio 0)
-"$PYTHON" tools/benchmarks/bench_pipeline.py --images 8 --instances 20 --workers 0 4 \
+step "$PYTHON" tools/benchmarks/bench_pipeline.py --images 8 --instances 20 --workers 0 4 \
   --precision fp32 "${ORIGINAL[@]}" --out "$OUT/gpu_speed.md"
-"$PYTHON" tools/benchmarks/bench_pipeline.py --images 8 --instances 20 --workers 4 \
-  --precision fp16 "${ORIGINAL[@]}" --out "$OUT/gpu_speed.md"
-"$PYTHON" tools/benchmarks/bench_pipeline.py --images 8 --instances 20 --workers 4 \
+step "$PYTHON" tools/benchmarks/bench_pipeline.py --images 8 --instances 20 --workers 4 \
   --precision fp32 --out "$OUT/gpu_speed.md"
+step "$PYTHON" tools/benchmarks/bench_train.py --device cuda --batch 32 64 --iters 10 --amp bf16 \
+  --configs configs/bpr/hrnet18s_128.py configs/bpr/hrnet48_256.py --out "$OUT/gpu_speed.md"
+step "$PYTHON" tools/benchmarks/bench_train.py --device cuda --batch 8 32 64 --iters 10 \
+  --configs configs/bpr/hrnet18s_128.py configs/bpr/hrnet48_256.py --out "$OUT/gpu_speed.md"
+step "$PYTHON" tools/benchmarks/bench_pipeline.py --images 8 --instances 20 --workers 4 \
+  --precision fp16 "${ORIGINAL[@]}" --out "$OUT/gpu_speed.md"
+exit "$tests"
