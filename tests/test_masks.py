@@ -28,6 +28,32 @@ def test_encode_equals_pycocotools_in_any_layout(seed):
             assert np.array_equal(mask_utils.decode(rle), x != 0)
 
 
+@pytest.mark.parametrize('seed', range(2))
+def test_decode_equals_pycocotools(seed):
+    """Compressed (str and bytes) and uncompressed RLEs, decoded column strip by column strip,
+    give pycocotools' masks, as Fortran-order bool; so does a round trip through encode of
+    small objects in a large image and of Fortran-order masks whose box fills most of it."""
+    masks = list(random_masks(seed, 60, max_side=150))
+    rng = np.random.default_rng(seed)
+    for _ in range(10):
+        big = np.zeros((300, 500), np.uint8)
+        y, x = (int(v) for v in rng.integers(0, 290, 2))
+        big[y:y + int(rng.integers(1, 10)), x:x + int(rng.integers(1, 200))] = 1
+        masks += [big, np.asfortranarray(np.pad(big, 2, constant_values=1))]
+    for m in masks:
+        h, w = m.shape
+        rle = _reference_rle(m)
+        expected = mask_utils.decode(rle).astype(bool)
+        bytes_rle = dict(rle, counts=rle['counts'].encode('ascii'))
+        list_rle = dict(size=[h, w], counts=rle_string_counts(rle['counts']).tolist())
+        for segm in (rle, bytes_rle, list_rle):
+            for check in (True, False):
+                got = decode(segm, h, w, check=check)
+                assert got.dtype == bool and got.flags.f_contiguous
+                assert np.array_equal(got, expected)
+        assert encode(m) == rle and encode(expected) == rle
+
+
 def test_paste_box_and_foreground_box():
     m = np.zeros((6, 8), bool)
     assert foreground_box(m) is None and not paste_box(m).any()
