@@ -5,8 +5,8 @@ import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
 
-from bpr.core.masks import (MaskFormatError, check_segmentation, decode, encode, foreground_box,
-                            paste_box, rle_string_counts)
+from bpr.core.masks import (MaskFormatError, check_segmentation, copy_foreground, decode, encode,
+                            foreground_box, paste_box, rle_string_counts)
 from helpers import random_masks
 
 
@@ -66,6 +66,11 @@ def test_paste_box_and_foreground_box():
     assert png.dtype == np.uint8 and png.flags.c_contiguous
     assert np.array_equal(png, m.astype(np.uint8) * 255)
     assert paste_box(np.asfortranarray(m), order='F').flags.f_contiguous
+    for x in (m, np.asfortranarray(m), png, np.zeros((3, 4), np.uint8), m[::-1, 1:]):
+        copy = copy_foreground(x)
+        assert copy.dtype == bool and np.array_equal(copy, x != 0)
+        assert copy.flags.f_contiguous == (x.flags.f_contiguous and not x.flags.c_contiguous)
+        assert not np.shares_memory(copy, x)
 
 
 def _runs(mask):

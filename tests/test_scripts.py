@@ -391,6 +391,18 @@ def test_bench_pipeline_reports_time_and_network_share(tmp_path):
     assert re.search(r'^\|' + r' [\d.]+ \([\d.]+-[\d.]+\) \|' * 4 + '$', report, re.M), report
 
 
+def test_bench_pipeline_network_wait_times_the_cpu_side(tmp_path):
+    out = tmp_path / 'pipeline.md'
+    run(['python', 'tools/benchmarks/bench_pipeline.py', '--images', '2', '--instances', '3',
+         '--size', '96', '160', '--workers', '0', '--repeat', '1', '--config', TINY_CONFIG,
+         '--checkpoint', 'none', '--device', 'cpu', '--network-ms', '40', '--out', str(out)])
+    report = out.read_text()
+    assert 'the network replaced by a 40-ms wait per image' in report
+    row = re.search(r'^\| 0 \| ([\d.]+) \(', report, re.M)
+    stages = re.search(r'^\| ([\d.]+) \([\d.-]+\) \| ([\d.]+) \(', report, re.M)
+    assert row and float(row[1]) >= 40 and stages and 40 <= float(stages[2]) < 100, report
+
+
 def test_bench_ties_compares_both_tie_breaks(coco, tmp_path):
     out = tmp_path / 'ties.md'
     run(['python', 'tools/benchmarks/bench_ties.py', coco['gt'], coco['coarse'],

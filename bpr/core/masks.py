@@ -166,6 +166,17 @@ def paste_box(mask: np.ndarray, value: int = 1, order: str = 'C') -> np.ndarray:
     return out
 
 
+def copy_foreground(mask: np.ndarray) -> np.ndarray:
+    """bool copy of a mask in its memory order, written in the foreground's box only: a
+    fresh image-size array costs memory traffic only where it is written."""
+    order = 'F' if mask.flags.f_contiguous and not mask.flags.c_contiguous else 'C'
+    out = np.zeros(mask.shape, bool, order=order)
+    box = foreground_box(mask)
+    if box is not None:
+        out[box] = mask[box] != 0
+    return out
+
+
 def encode(mask: np.ndarray) -> dict:
     """Compressed RLE of a (H, W) mask (non-zero: foreground), ``counts`` as str."""
     # pycocotools' encode scans (and needs in Fortran order) the whole image; the runs are

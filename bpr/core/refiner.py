@@ -3,7 +3,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .masks import foreground_box
+from .masks import copy_foreground, foreground_box
 from .patches import PatchConfig, crop_patches, instance_roi, propose
 from .reassemble import drop_small_parts, paste_patches
 
@@ -73,11 +73,11 @@ def reassemble_instance(mask: np.ndarray, inst: InstancePatches, probs: Optional
     ``None`` when it has no patches; specks and pinholes under ``min_part`` px that refining
     made are then removed (:func:`~bpr.core.reassemble.drop_small_parts`)."""
     if inst.num == 0:
-        return mask.astype(bool, copy=True)
+        return copy_foreground(mask)
     h, w = mask.shape
     x1, y1 = np.maximum(inst.boxes[:, :2].min(0), 0)
     x2, y2 = np.minimum(inst.boxes[:, 2:].max(0), (w, h))
-    refined = mask.astype(bool, copy=True)
+    refined = copy_foreground(mask)
     offset = np.array([x1, y1, x1, y1])
     refined[y1:y2, x1:x2] = paste_patches(mask[y1:y2, x1:x2], inst.boxes - offset, probs, padding)
     if min_part:

@@ -9,6 +9,9 @@ worker count: ms per image end to end (``refine_results``) and the share of that
 network (``run_patches``, synchronised) was running; then the paper's breakdown (extraction,
 network, reassembly) measured stage by stage. Medians (min-max) of ``--repeat`` runs, the
 settings alternating run by run.
+
+``--network-ms MS`` replaces the network by a wait of MS per image that returns the coarse
+patches: the CPU side alone, as a GPU that takes MS per image sees it (on any machine).
 """
 import argparse
 import os.path as osp
@@ -19,13 +22,13 @@ import cv2
 import numpy as np
 import torch
 
+import bench_speed
 import bpr.apis.coco as coco_api
-import bpr.apis.inference as inference_api
 from bpr.apis import init_refiner
 from bpr.apis.inference import add_test_options, for_model, patch_config
 from bpr.core import decode, encode
 from bpr.core.coarse import make_coarse
-from bench_speed import flip_note, median_spread, stage_times, write_report
+from bench_speed import flip_note, identity_probs, median_spread, stage_times, write_report
 
 
 def make_scenes(root: str, images: int, instances: int, size=(1024, 2048), seed: int = 0):
@@ -61,6 +64,8 @@ def main(argv=None):
     parser.add_argument('--precision', default='fp32')
     add_test_options(parser)
     parser.add_argument('--device')
+    parser.add_argument('--network-ms', type=float,
+                        help='instead of the network, wait this long per image (CPU side alone)')
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--out', help='append a markdown report to this file')
     args = parser.parse_args(argv)
@@ -69,15 +74,21 @@ def main(argv=None):
     device = next(model.parameters()).device
     cfg = for_model(patch_config(args), model)
     network = {'seconds': 0.0}
-    run_patches = inference_api.run_patches
+    if args.network_ms is None:
+        run_groups = coco_api.run_groups
+    else:
+        def run_groups(model, groups, batch_size=256):
+            time.sleep(args.network_ms / 1e3)
+            return identity_probs(groups)
+        bench_speed.run_groups = run_groups  # the stage-by-stage breakdown too
 
     def timed_network(*a, **kw):
         t = time.perf_counter()
-        out = run_patches(*a, **kw)  # ends with a copy to the host: synchronised
+        out = run_groups(*a, **kw)  # ends with a copy to the host: synchronised
         network['seconds'] += time.perf_counter() - t
         return out
 
-    inference_api.run_patches = timed_network
+    coco_api.run_groups = timed_network
     with tempfile.TemporaryDirectory() as root:
         gt, coarse = make_scenes(root, args.images, args.instances, tuple(args.size))
         coco_api.refine_results(model, coarse, gt, root, cfg, progress=False, workers=0)
@@ -92,7 +103,7 @@ def main(argv=None):
                 seconds = time.perf_counter() - t
                 wall[w].append(seconds / args.images)
                 busy[w].append(network['seconds'] / seconds)
-        inference_api.run_patches = run_patches
+        coco_api.run_groups = run_groups
         images = {img['id']: img for img in gt['images']}
         data = []
         for img in gt['images']:
@@ -104,8 +115,10 @@ def main(argv=None):
         f'CPU ({torch.get_num_threads()} threads)'
     lines = [f'{osp.basename(args.config)}, {args.precision}, on {name}, torch '
              f'{torch.__version__}: {args.images} generated {args.size[1]}x{args.size[0]} '
-             f'images, {len(coarse)} instances, NMS IoU {cfg.iou_thresh}, {flip_note(model)}; '
-             f'median (min-max) of {args.repeat} runs.', '',
+             f'images, {len(coarse)} instances, NMS IoU {cfg.iou_thresh}, {flip_note(model)}'
+             + ('' if args.network_ms is None else
+                f', the network replaced by a {args.network_ms:g}-ms wait per image')
+             + f'; median (min-max) of {args.repeat} runs.', '',
              '| loader workers | ms / image | network busy |', '|---:|---:|---:|']
     for w in args.workers:
         lines.append(f'| {w} | {median_spread(wall[w], 1e3, ".1f")} | '
