@@ -9,7 +9,7 @@ import pycocotools.mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ..core.masks import encode, foreground_box
+from ..core.masks import decode, encode, foreground_box
 
 
 def mask_to_boundary(mask: np.ndarray, dilation_ratio: float = 0.02,
@@ -70,9 +70,10 @@ class _BoundaryCache:
         key = (id(coco), ann['id'])
         if key not in self._rles:
             rle = coco.annToRLE(ann)
-            # Fortran-order decode and band: no transposing copy on the way back to RLE
-            band = mask_to_boundary(mask_utils.decode(rle), self.dilation_ratio,
-                                    mask_utils.toBbox(rle))
+            # Fortran-order decode (of the object's columns only) and band: no transposing
+            # copy on the way back to RLE
+            band = mask_to_boundary(decode(rle, *rle['size'], check=False),
+                                    self.dilation_ratio, mask_utils.toBbox(rle))
             self._rles[key] = encode(band)
         return self._rles[key]
 
