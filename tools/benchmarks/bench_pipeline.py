@@ -6,7 +6,7 @@ prepared ahead by loader workers (``refine_results(workers=N)``) against none.
 Generated scenes (2048x1024, textured background, ``--instances`` filled shapes, Mask R-CNN-like
 28x28 coarse masks) written as PNG, so that reading the images is part of the work. For each
 worker count: ms per image end to end (``refine_results``) and the share of that time the
-network (``run_patches``, synchronised) was running; then the paper's breakdown (extraction,
+network (``run_groups``, synchronised) was running; then the paper's breakdown (extraction,
 network, reassembly) measured stage by stage. Medians (min-max) of ``--repeat`` runs, the
 settings alternating run by run.
 
