@@ -5,8 +5,9 @@ prepared ahead by loader workers (``refine_results(workers=N)``) against none.
 
 Generated scenes (2048x1024, textured background, ``--instances`` filled shapes, Mask R-CNN-like
 28x28 coarse masks) written as PNG, so that reading the images is part of the work. For each
-worker count: ms per image end to end (``refine_results``) and the share of that time the
-network (``run_groups``, synchronised) was running; then the paper's breakdown (extraction,
+worker count: ms per image end to end (``refine_results``, loader start-up included), the share
+of that time the network (``run_groups``, synchronised) was running, and ms per image in flow
+(between the first and the last image's network start: what a long run takes); then the paper's breakdown (extraction,
 network, reassembly) measured stage by stage. Medians (min-max) of ``--repeat`` runs, the
 settings alternating run by run.
 
@@ -73,7 +74,7 @@ def main(argv=None):
                          flip=args.flip)
     device = next(model.parameters()).device
     cfg = for_model(patch_config(args), model)
-    network = {'seconds': 0.0}
+    network = {'seconds': 0.0, 'starts': []}
     if args.network_ms is None:
         run_groups = coco_api.run_groups
     else:
@@ -84,6 +85,7 @@ def main(argv=None):
 
     def timed_network(*a, **kw):
         t = time.perf_counter()
+        network['starts'].append(t)
         out = run_groups(*a, **kw)  # ends with a copy to the host: synchronised
         network['seconds'] += time.perf_counter() - t
         return out
@@ -94,15 +96,18 @@ def main(argv=None):
         coco_api.refine_results(model, coarse, gt, root, cfg, progress=False, workers=0)
         wall = {w: [] for w in args.workers}
         busy = {w: [] for w in args.workers}
+        flow = {w: [] for w in args.workers}
         for _ in range(args.repeat):
             for w in args.workers:
-                network['seconds'] = 0.0
+                network['seconds'], network['starts'] = 0.0, []
                 t = time.perf_counter()
                 coco_api.refine_results(model, coarse, gt, root, cfg, progress=False,
                                         workers=w)
                 seconds = time.perf_counter() - t
                 wall[w].append(seconds / args.images)
                 busy[w].append(network['seconds'] / seconds)
+                starts = network['starts']
+                flow[w].append((starts[-1] - starts[0]) / max(len(starts) - 1, 1))
         coco_api.run_groups = run_groups
         images = {img['id']: img for img in gt['images']}
         data = []
@@ -119,10 +124,12 @@ def main(argv=None):
              + ('' if args.network_ms is None else
                 f', the network replaced by a {args.network_ms:g}-ms wait per image')
              + f'; median (min-max) of {args.repeat} runs.', '',
-             '| loader workers | ms / image | network busy |', '|---:|---:|---:|']
+             '| loader workers | ms / image | network busy | ms / image in flow |',
+             '|---:|---:|---:|---:|']
     for w in args.workers:
         lines.append(f'| {w} | {median_spread(wall[w], 1e3, ".1f")} | '
-                     f'{median_spread(busy[w], 100, ".0f")} % |')
+                     f'{median_spread(busy[w], 100, ".0f")} % | '
+                     f'{median_spread(flow[w], 1e3, ".1f")} |')
     lines += ['', '| extraction | network | reassembly | sum (ms / image, stage by stage) |',
               '|---:|---:|---:|---:|',
               '| ' + ' | '.join(median_spread(stages[k], 1e3, '.1f')

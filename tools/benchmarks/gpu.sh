@@ -6,9 +6,10 @@
 # 1. pytest -m gpu (training on one GPU and with dist_train.sh, float32/float16/bfloat16,
 #    resume, validation during training, dist_test.sh and inference equal to the CPU);
 # 2. refinement of generated Cityscapes-size images (2048x1024, 20 instances): ms per image
-#    with 0 and 4 loader workers, the network's share, the paper's breakdown, fp32, at the
-#    original's settings (64-px boxes, NMS IoU 0.25, no flip); then with the default model's
-#    own settings (48-px boxes growing with large objects, NMS IoU 0.55, flip), 4 workers;
+#    (end to end, and in flow) with 0 and 4 loader workers, the network's share, the paper's
+#    breakdown, fp32, at the original's settings (64-px boxes, NMS IoU 0.25, no flip); then
+#    with the default model's own settings (48-px boxes growing with large objects, NMS IoU
+#    0.55, flip), 4 workers;
 # 3. training seconds per iteration, float32 vs bfloat16 autocast at 32 and 64 patches per GPU,
 #    then NCHW vs NHWC at 8, 32 and 64;
 # 4. the original's settings in fp16, 4 workers.
