@@ -54,6 +54,18 @@ def test_decode_equals_pycocotools(seed):
         assert encode(m) == rle and encode(expected) == rle
 
 
+def test_decode_uncompressed_runs_with_empty_runs_anywhere():
+    """Valid uncompressed RLEs may hold zero-length runs anywhere, and end on either value."""
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        h, w = (int(v) for v in rng.integers(1, 30, 2))
+        cuts = np.sort(rng.integers(0, h * w + 1, int(rng.integers(0, 12))))
+        runs = np.diff(np.concatenate([[0], cuts, [h * w]])).tolist()
+        segm = dict(size=[h, w], counts=runs)
+        expected = mask_utils.decode(mask_utils.frPyObjects(segm, h, w)).astype(bool)
+        assert np.array_equal(decode(segm, h, w), expected)
+
+
 def test_paste_box_and_foreground_box():
     m = np.zeros((6, 8), bool)
     assert foreground_box(m) is None and not paste_box(m).any()
