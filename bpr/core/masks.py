@@ -180,8 +180,8 @@ def copy_foreground(mask: np.ndarray) -> np.ndarray:
 def encode(mask: np.ndarray) -> dict:
     """Compressed RLE of a (H, W) mask (non-zero: foreground), ``counts`` as str."""
     # pycocotools' encode scans (and needs in Fortran order) the whole image; the runs are
-    # found in the foreground's box and only compressed there (5-10x faster for an object
-    # in a Cityscapes image)
+    # found in the foreground's box and only compressed there (2-5x faster for a small or
+    # medium object in a 2048x1024 image)
     h, w = mask.shape
     box = foreground_box(mask)
     if box is not None and mask.flags.f_contiguous and \
