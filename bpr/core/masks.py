@@ -170,11 +170,7 @@ def copy_foreground(mask: np.ndarray) -> np.ndarray:
     """bool copy of a mask in its memory order, written in the foreground's box only: a
     fresh image-size array costs memory traffic only where it is written."""
     order = 'F' if mask.flags.f_contiguous and not mask.flags.c_contiguous else 'C'
-    out = np.zeros(mask.shape, bool, order=order)
-    box = foreground_box(mask)
-    if box is not None:
-        out[box] = mask[box] != 0
-    return out
+    return paste_box(mask, order=order).view(bool)
 
 
 def encode(mask: np.ndarray) -> dict:
@@ -188,7 +184,7 @@ def encode(mask: np.ndarray) -> dict:
             8 * (box[0].stop - box[0].start) * (box[1].stop - box[1].start) > h * w:
         rle = mask_utils.encode((mask if mask.dtype == bool else mask != 0).view(np.uint8))
     else:
-        rle = mask_utils.frPyObjects(dict(size=[h, w], counts=mask_to_runs(mask, box).tolist()),
-                                     h, w)
+        runs = [h * w] if box is None else mask_to_runs(mask, box).tolist()
+        rle = mask_utils.frPyObjects(dict(size=[h, w], counts=runs), h, w)
     rle['counts'] = rle['counts'].decode('ascii')
     return rle

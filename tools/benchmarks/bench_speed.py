@@ -95,16 +95,16 @@ def identity_probs(groups: dict) -> dict:
     return {side: group.mask.astype(np.float32) for side, group in groups.items()}
 
 
-def stage_times(model, data, cfg: PatchConfig, repeat: int) -> dict:
-    """Seconds per image of extraction, network and reassembly (the paper's breakdown), one
-    list entry per run, after one warm-up run."""
+def stage_times(model, data, cfg: PatchConfig, repeat: int, network=run_groups) -> dict:
+    """Seconds per image of extraction, network (``network(model, groups)``) and reassembly
+    (the paper's breakdown), one list entry per run, after one warm-up run."""
     times = {'extraction': [], 'network': [], 'reassembly': []}
     for run in range(repeat + 1):
         total = dict.fromkeys(times, 0.0)
         for img, masks in data:
             t, (inst, groups) = timed(lambda: extract_image(img, masks, cfg))
             total['extraction'] += t
-            t, probs = timed(lambda: run_groups(model, groups))
+            t, probs = timed(lambda: network(model, groups))
             total['network'] += t
             total['reassembly'] += timed(
                 lambda: reassemble_image(masks, inst, probs, cfg.padding))[0]
