@@ -278,8 +278,9 @@ def test_image_size_of_a_format_only_opencv_reads(tmp_path):
 
 
 def test_loader_workers_give_the_same_results(coco, model, tmp_path):
-    """Images prepared by loader processes ahead of the network: same output, same order;
-    bad input found by a worker is still one InputError."""
+    """Images prepared by loader processes ahead of the network, and pasted in a process of
+    its own (in a thread without loaders): same output, same order; bad input found by a
+    worker is still one InputError."""
     outs = [refine_coco_file(model, coco['coarse'], str(tmp_path / f'w{w}.json'), coco['gt'],
                              coco['img_dir'], CFG, progress=False, workers=w) for w in (0, 2)]
     assert outs[0] == outs[1]

@@ -381,13 +381,17 @@ def test_bench_pipeline_reports_time_and_network_share(tmp_path):
     run(['python', 'tools/benchmarks/bench_pipeline.py', '--images', '2', '--instances', '3',
          '--size', '96', '160', '--workers', '0', '2', '--repeat', '1', '--config',
          TINY_CONFIG, '--checkpoint', 'none', '--device', 'cpu', '--iou-thresh', '0.4',
-         '--flip', '--out', str(out)])
+         '--flip', '--paste', 'auto', 'thread', '--out', str(out)])
     report = out.read_text()
     assert '2 generated 160x96 images' in report and 'NMS IoU 0.4, flip TTA' in report
-    for w in (0, 2):
-        row = re.search(rf'^\| {w} \| ([\d.]+) \([\d.]+-[\d.]+\) \| (\d+) \(\d+-\d+\) % \| '
-                        r'([\d.]+) \([\d.]+-[\d.]+\) \|$', report, re.M)
-        assert row and float(row[1]) > 0 and 0 < int(row[2]) <= 100 and float(row[3]) > 0, report
+    share = r'(\d+) \(\d+-\d+\) %'
+    rows = re.findall(rf'^\| (\d) \| ([a-z ]+) \| ([\d.]+) \([\d.]+-[\d.]+\) \| {share} \| '
+                      rf'([\d.]+) \([\d.]+-[\d.]+\) \| {share} \|$', report, re.M)
+    # without workers 'auto' is the thread: three runs, not four
+    assert [r[:2] for r in rows] == [('0', 'thread'), ('2', 'a process'), ('2', 'thread')], report
+    for row in rows:
+        assert float(row[2]) > 0 and float(row[4]) > 0, report
+        assert 0 < int(row[3]) <= 100 and 0 < int(row[5]) <= 100, report
     assert re.search(r'^\|' + r' [\d.]+ \([\d.]+-[\d.]+\) \|' * 4 + '$', report, re.M), report
 
 
@@ -398,11 +402,24 @@ def test_bench_pipeline_network_wait_times_the_cpu_side(tmp_path):
          '--checkpoint', 'none', '--device', 'cpu', '--network-ms', '40', '--out', str(out)])
     report = out.read_text()
     assert 'the network replaced by a 40-ms wait per image' in report
-    row = re.search(r'^\| 0 \| ([\d.]+) \(.* % \| ([\d.]+) \(', report, re.M)
+    row = re.search(r'^\| 0 \| thread \| ([\d.]+) \(.* % \| ([\d.]+) \(', report, re.M)
     stages = re.search(r'^\| ([\d.]+) \([\d.-]+\) \| ([\d.]+) \(', report, re.M)
     # in flow: the wait and, without workers, reading and extracting the next image
     assert row and float(row[1]) >= 40 and 40 <= float(row[2]) < 1000, report
     assert stages and 40 <= float(stages[2]) < 100, report
+
+
+def test_bench_paste_times_the_network_beside_pasting(tmp_path):
+    out = tmp_path / 'paste.md'
+    run(['python', 'tools/benchmarks/bench_paste.py', '--instances', '3', '--repeat', '3',
+         '--config', TINY_CONFIG, '--checkpoint', 'none', '--device', 'cpu', '--network-ms',
+         '5', '--out', str(out)])
+    report = out.read_text()
+    assert 'small torch calls taking 5 ms alone' in report and 'of 3 runs' in report, report
+    rows = re.findall(r'^\| (nothing|a thread|a process) \| ([\d.]+) \([\d.]+-[\d.]+\) \| '
+                      r'([\d.]+) \|$', report, re.M)
+    assert [r[0] for r in rows] == ['nothing', 'a thread', 'a process'], report
+    assert rows[0][2] == '1.00' and all(float(r[1]) > 0 for r in rows), report
 
 
 def test_bench_ties_compares_both_tie_breaks(coco, tmp_path):

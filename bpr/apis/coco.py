@@ -1,8 +1,9 @@
 """Refining a whole COCO-form result file, image by image, on one or several processes."""
+import multiprocessing as mp
 import os
 import os.path as osp
-from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List, Optional
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.distributed as dist
@@ -60,14 +61,38 @@ def default_workers(device) -> int:
     return max(0, min(4, per_process - 1))
 
 
+def paste_image(segmentations: Sequence, height: int, width: int, instances, probs,
+                padding: int, min_part: int) -> List[dict]:
+    """RLEs of an image's refined masks: its coarse ``segmentations`` (checked already) with
+    the network's patch probabilities pasted back (:func:`~bpr.core.reassemble_image`)."""
+    # decoded again rather than sent from the loader: an RLE decodes faster than a
+    # full-size mask crosses processes
+    masks = [decode(s, height, width, check=False) for s in segmentations]
+    return [encode(m) for m in reassemble_image(masks, instances, probs, padding, min_part)]
+
+
+def paster(workers: int) -> Executor:
+    """Where :func:`refine_results` pastes while the network goes on. With loader workers
+    (on a GPU), processes of their own, one per two workers: in a thread, pasting would take
+    turns on the GIL with the Python side of the network, which launches its kernels one by
+    one. Forked, as the loaders are: a spawned process would import the package again.
+    Without (on the CPU, whose cores the network already uses), a thread."""
+    if workers and 'fork' in mp.get_all_start_methods():
+        pool = ProcessPoolExecutor(max(1, workers // 2), mp_context=mp.get_context('fork'))
+        pool.submit(int).result()  # all forked now, before the loaders and the network start
+        return pool
+    return ThreadPoolExecutor(1)
+
+
 def refine_results(model, results: List[dict], gt: dict, img_dir: str, cfg: PatchConfig,
                    batch_size: int = 256, rank: int = 0, world_size: int = 1,
                    progress: bool = True, workers: Optional[int] = None) -> Dict[int, dict]:
     """Refined RLEs ``{result index: rle}`` of the images that fall to ``rank``.
 
     A pipeline over the images: ``workers`` loader processes read images and extract
-    patches ahead (default: :func:`default_workers`), the network runs here, and a thread
-    pastes the probabilities back and encodes the masks while the network goes on.
+    patches ahead (default: :func:`default_workers`), the network runs here, and
+    :func:`paster` pastes the probabilities back and encodes the masks while the network
+    goes on.
     """
     images = {img['id']: img for img in gt['images']}
     groups = group_by_image(results)
@@ -78,30 +103,24 @@ def refine_results(model, results: List[dict], gt: dict, img_dir: str, cfg: Patc
     loader = DataLoader(ImagePatches(results, images, groups, image_ids, img_dir, cfg),
                         batch_size=1, collate_fn=_single, num_workers=workers,
                         prefetch_factor=2 if workers else None)
-
-    def finish(image_id, instances, probs):
-        # decoded again rather than sent from the worker: an RLE decodes faster than a
-        # full-size mask crosses processes (and it was checked there)
-        info, idx = images[image_id], groups[image_id]
-        masks = [decode(results[i]['segmentation'], info['height'], info['width'],
-                        check=False) for i in idx]
-        return {i: encode(m) for i, m in
-                zip(idx, reassemble_image(masks, instances, probs, cfg.padding, cfg.min_part))}
-
-    refined, pending = {}, []
-    with ThreadPoolExecutor(1) as pool:
+    refined, pending = {}, []  # pending: (result indices, future of their RLEs)
+    with paster(workers) as pool:
         for item in tqdm(loader, desc=f'refine[{rank}]', position=rank,
                          disable=None if progress else True):  # bars on a terminal only
             if isinstance(item, InputError):
                 raise item
             image_id, instances, patches = item
             probs = run_groups(model, patches, batch_size)
-            pending.append(pool.submit(finish, image_id, instances, probs))
+            info, idx = images[image_id], groups[image_id]
+            pending.append((idx, pool.submit(
+                paste_image, [results[i]['segmentation'] for i in idx], info['height'],
+                info['width'], instances, probs, cfg.padding, cfg.min_part)))
             # a few images in flight at most: memory stays bounded if pasting lags behind
-            while pending and (pending[0].done() or len(pending) > 4):
-                refined.update(pending.pop(0).result())
-        for future in pending:
-            refined.update(future.result())
+            while pending and (pending[0][1].done() or len(pending) > 4):
+                idx, future = pending.pop(0)
+                refined.update(zip(idx, future.result()))
+        for idx, future in pending:
+            refined.update(zip(idx, future.result()))
     return refined
 
 

@@ -5,19 +5,23 @@ prepared ahead by loader workers (``refine_results(workers=N)``) against none.
 
 Generated scenes (2048x1024, textured background, ``--instances`` filled shapes, Mask R-CNN-like
 28x28 coarse masks) written as PNG, so that reading the images is part of the work. For each
-worker count: ms per image end to end (``refine_results``, loader start-up included), the share
-of that time the network (``run_groups``, synchronised) was running, and ms per image in flow
-(between the first and the last image's network start: what a long run takes); then the paper's breakdown (extraction,
-network, reassembly) measured stage by stage. Medians (min-max) of ``--repeat`` runs, the
-settings alternating run by run.
+worker count: ms per image end to end (``refine_results``, loader start-up included) and the
+share of that time the network (``run_groups``, synchronised) was running; the same in flow,
+between the first and the last image's network start (what a long run gives); then the
+paper's breakdown (extraction, network, reassembly) measured stage by stage. Medians (min-max)
+of ``--repeat`` runs, the settings alternating run by run.
 
 ``--network-ms MS`` replaces the network by a wait of MS per image that returns the coarse
 patches: the CPU side alone, as a GPU that takes MS per image sees it (on any machine).
+``--paste thread process`` pastes in a thread, or in processes of its own, whatever the
+workers (``auto``: as ``refine_results`` does, in processes when it has loader workers, else
+in a thread).
 """
 import argparse
 import os.path as osp
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -66,6 +70,10 @@ def main(argv=None):
     parser.add_argument('--device')
     parser.add_argument('--network-ms', type=float,
                         help='instead of the network, wait this long per image (CPU side alone)')
+    parser.add_argument('--paste', nargs='+', choices=['auto', 'thread', 'process'],
+                        default=['auto'], help="where to paste: refine_results' own choice "
+                        '(processes with loader workers, else a thread), or always a thread, '
+                        'or always processes')
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--out', help='append a markdown report to this file')
     args = parser.parse_args(argv)
@@ -73,7 +81,7 @@ def main(argv=None):
                          flip=args.flip)
     device = next(model.parameters()).device
     cfg = for_model(patch_config(args), model)
-    network = {'seconds': 0.0, 'starts': []}
+    network = {'spans': []}  # (start, seconds) of each network call
     if args.network_ms is None:
         run_groups = coco_api.run_groups
     else:
@@ -83,29 +91,37 @@ def main(argv=None):
 
     def timed_network(*a, **kw):
         t = time.perf_counter()
-        network['starts'].append(t)
         out = run_groups(*a, **kw)  # ends with a copy to the host: synchronised
-        network['seconds'] += time.perf_counter() - t
+        network['spans'].append((t, time.perf_counter() - t))
         return out
 
+    own_paster = coco_api.paster
+    pasters = {'auto': own_paster, 'thread': lambda workers: ThreadPoolExecutor(1),
+               'process': lambda workers: own_paster(workers or 1)}
     coco_api.run_groups = timed_network
     with tempfile.TemporaryDirectory() as root:
         gt, coarse = make_scenes(root, args.images, args.instances, tuple(args.size))
         coco_api.refine_results(model, coarse, gt, root, cfg, progress=False, workers=0)
-        wall = {w: [] for w in args.workers}
-        busy = {w: [] for w in args.workers}
-        flow = {w: [] for w in args.workers}
+        runs = list(dict.fromkeys((w, 'thread' if p == 'auto' and not w else p)
+                                  for w in args.workers for p in args.paste))
+        wall, busy, flow, flow_busy = ({run: [] for run in runs} for _ in range(4))
         for _ in range(args.repeat):
-            for w in args.workers:
-                network['seconds'], network['starts'] = 0.0, []
+            for w, p in runs:
+                network['spans'] = []
+                coco_api.paster = pasters[p]
                 t = time.perf_counter()
                 coco_api.refine_results(model, coarse, gt, root, cfg, progress=False,
                                         workers=w)
                 seconds = time.perf_counter() - t
-                wall[w].append(seconds / args.images)
-                busy[w].append(network['seconds'] / seconds)
-                starts = network['starts']
-                flow[w].append((starts[-1] - starts[0]) / max(len(starts) - 1, 1))
+                starts, spans = zip(*network['spans'])
+                wall[w, p].append(seconds / args.images)
+                busy[w, p].append(sum(spans) / seconds)
+                # in flow: from the first network start to the last, the loaders' start-up
+                # and the last image's pasting left out
+                span = max(starts[-1] - starts[0], 1e-9)
+                flow[w, p].append(span / max(len(starts) - 1, 1))
+                flow_busy[w, p].append(sum(spans[:-1]) / span)
+        coco_api.paster = own_paster
         coco_api.run_groups = run_groups
         images = {img['id']: img for img in gt['images']}
         data = []
@@ -122,12 +138,15 @@ def main(argv=None):
              + ('' if args.network_ms is None else
                 f', the network replaced by a {args.network_ms:g}-ms wait per image')
              + f'; median (min-max) of {args.repeat} runs.', '',
-             '| loader workers | ms / image | network busy | ms / image in flow |',
-             '|---:|---:|---:|---:|']
-    for w in args.workers:
-        lines.append(f'| {w} | {median_spread(wall[w], 1e3, ".1f")} | '
-                     f'{median_spread(busy[w], 100, ".0f")} % | '
-                     f'{median_spread(flow[w], 1e3, ".1f")} |')
+             '| loader workers | pasting | ms / image | network busy | ms / image in flow '
+             '| network busy in flow |', '|---:|---|---:|---:|---:|---:|']
+    for w, p in runs:
+        n = max(1, w // 2)  # as coco_api.paster
+        where = p if p == 'thread' else 'a process' if n == 1 else f'{n} processes'
+        lines.append(f'| {w} | {where} | {median_spread(wall[w, p], 1e3, ".1f")} | '
+                     f'{median_spread(busy[w, p], 100, ".0f")} % | '
+                     f'{median_spread(flow[w, p], 1e3, ".1f")} | '
+                     f'{median_spread(flow_busy[w, p], 100, ".0f")} % |')
     lines += ['', '| extraction | network | reassembly | sum (ms / image, stage by stage) |',
               '|---:|---:|---:|---:|',
               '| ' + ' | '.join(median_spread(stages[k], 1e3, '.1f')

@@ -3,13 +3,14 @@
 #
 #   bash tools/benchmarks/gpu.sh OUT_DIR
 #
-# 1. pytest -m gpu (training on one GPU and with dist_train.sh, float32/float16/bfloat16,
-#    resume, validation during training, dist_test.sh and inference equal to the CPU);
-# 2. refinement of generated Cityscapes-size images (2048x1024, 20 instances): ms per image
+# 1. refinement of generated Cityscapes-size images (2048x1024, 20 instances): ms per image
 #    (end to end, and in flow) with 0 and 4 loader workers, the network's share, the paper's
-#    breakdown, fp32, at the original's settings (64-px boxes, NMS IoU 0.25, no flip); then
-#    with the default model's own settings (48-px boxes growing with large objects, NMS IoU
-#    0.55, flip), 4 workers;
+#    breakdown, fp32, at the original's settings (64-px boxes, NMS IoU 0.25, no flip), with 4
+#    workers pasting in processes (as refine_results does) and in a thread; the network's
+#    time beside pasting in a thread and in a process; then the default model's own settings
+#    (48-px boxes growing with large objects, NMS IoU 0.55, flip), 4 workers;
+# 2. pytest -m gpu (training on one GPU and with dist_train.sh, float32/float16/bfloat16,
+#    resume, validation during training, dist_test.sh and inference equal to the CPU);
 # 3. training seconds per iteration, float32 vs bfloat16 autocast at 32 and 64 patches per GPU,
 #    then NCHW vs NHWC at 8, 32 and 64;
 # 4. the original's settings in fp16, 4 workers.
@@ -29,14 +30,16 @@ step() {
   echo "$(( SECONDS - t )) s, status $rc: ${*:2:4}" >>"$OUT/steps.txt"
   return "$rc"
 }
+ORIGINAL=(--iou-thresh 0.25 --no-flip --patch-size 64 --patch-ratio 0)
+step "$PYTHON" tools/benchmarks/bench_pipeline.py --images 16 --instances 20 --workers 0 4 \
+  --paste auto thread --precision fp32 "${ORIGINAL[@]}" --out "$OUT/gpu_speed.md"
+step "$PYTHON" tools/benchmarks/bench_paste.py --device cuda "${ORIGINAL[@]}" \
+  --out "$OUT/gpu_speed.md"
+step "$PYTHON" tools/benchmarks/bench_pipeline.py --images 16 --instances 20 --workers 4 \
+  --precision fp32 --out "$OUT/gpu_speed.md"
 tests=0
 step "$PYTHON" -m pytest tests -m gpu -v -p no:cacheprovider >"$OUT/gpu_tests.txt" 2>&1 || tests=$?
 tail -n 12 "$OUT/gpu_tests.txt"
-ORIGINAL=(--iou-thresh 0.25 --no-flip --patch-size 64 --patch-ratio 0)
-step "$PYTHON" tools/benchmarks/bench_pipeline.py --images 8 --instances 20 --workers 0 4 \
-  --precision fp32 "${ORIGINAL[@]}" --out "$OUT/gpu_speed.md"
-step "$PYTHON" tools/benchmarks/bench_pipeline.py --images 8 --instances 20 --workers 4 \
-  --precision fp32 --out "$OUT/gpu_speed.md"
 step "$PYTHON" tools/benchmarks/bench_train.py --device cuda --batch 32 64 --iters 10 --amp bf16 \
   --configs configs/bpr/hrnet18s_128.py configs/bpr/hrnet48_256.py --out "$OUT/gpu_speed.md"
 step "$PYTHON" tools/benchmarks/bench_train.py --device cuda --batch 8 32 64 --iters 10 \
