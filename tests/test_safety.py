@@ -7,6 +7,7 @@ import os.path as osp
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 
 import numpy as np
@@ -213,6 +214,31 @@ def test_ctrl_c_of_a_running_tool(coco, tmp_path):
     proc = _tool(['-c', code], timeout=120)
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr.strip().splitlines() == ['interrupted']
+    assert not out.exists() and os.listdir(tmp_path) == []
+
+
+def test_ctrl_c_with_loader_and_paster_processes(coco, tmp_path):
+    """Ctrl-C reaches the whole process group, loader and paster processes too: still exit
+    130 with one line and no output file, and at once (an interrupted loader made the parent
+    wait 5 s for it; an interrupted paster printed a traceback)."""
+    out = tmp_path / 'r.json'
+    args = [TINY_CONFIG, 'none', coco['coarse'], str(out), '--img-dir', coco['img_dir'],
+            '--gt-json', coco['gt'], '--device', 'cpu', '--workers', '2']
+    code = ('import os, signal, sys, time\n'
+            'sys.path.insert(0, "tools")\n'
+            'import bpr.apis.coco as api\n'
+            'def interrupted(*args, **kwargs):\n'
+            '    os.killpg(0, signal.SIGINT)\n'
+            '    time.sleep(30)\n'
+            'api.run_groups = interrupted\n'
+            'import refine_coco\n'
+            f'refine_coco.main({args!r})\n')
+    start = time.perf_counter()
+    # a session of its own: the signal goes to that process group, not to the tests'
+    proc = _tool(['-c', code], timeout=120, start_new_session=True)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.strip().splitlines() == ['interrupted']
+    assert time.perf_counter() - start < 20  # not the 30 s of the sleep, nor loaders' waits
     assert not out.exists() and os.listdir(tmp_path) == []
 
 

@@ -2,6 +2,7 @@
 import multiprocessing as mp
 import os
 import os.path as osp
+import signal
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence
 
@@ -71,6 +72,13 @@ def paste_image(segmentations: Sequence, height: int, width: int, instances, pro
     return [encode(m) for m in reassemble_image(masks, instances, probs, padding, min_part)]
 
 
+def _leave_interrupts_to_the_parent(*_):
+    """Ctrl-C reaches the whole process group: loaders and pasters leave it to the parent,
+    which stops them (interrupted, a loader would wait for the parent to read what it sent,
+    and the parent waits 5 s for each loader; a paster would print a traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def paster(workers: int) -> Executor:
     """Where :func:`refine_results` pastes while the network goes on. With loader workers
     (on a GPU), processes of their own, one per two workers: in a thread, pasting would take
@@ -78,7 +86,8 @@ def paster(workers: int) -> Executor:
     one. Forked, as the loaders are: a spawned process would import the package again.
     Without (on the CPU, whose cores the network already uses), a thread."""
     if workers and 'fork' in mp.get_all_start_methods():
-        pool = ProcessPoolExecutor(max(1, workers // 2), mp_context=mp.get_context('fork'))
+        pool = ProcessPoolExecutor(max(1, workers // 2), mp_context=mp.get_context('fork'),
+                                   initializer=_leave_interrupts_to_the_parent)
         pool.submit(int).result()  # all forked now, before the loaders and the network start
         return pool
     return ThreadPoolExecutor(1)
@@ -102,7 +111,8 @@ def refine_results(model, results: List[dict], gt: dict, img_dir: str, cfg: Patc
     cfg = for_model(cfg, model)
     loader = DataLoader(ImagePatches(results, images, groups, image_ids, img_dir, cfg),
                         batch_size=1, collate_fn=_single, num_workers=workers,
-                        prefetch_factor=2 if workers else None)
+                        prefetch_factor=2 if workers else None,
+                        worker_init_fn=_leave_interrupts_to_the_parent)
     refined, pending = {}, []  # pending: (result indices, future of their RLEs)
     with paster(workers) as pool:
         for item in tqdm(loader, desc=f'refine[{rank}]', position=rank,
