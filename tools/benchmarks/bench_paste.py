@@ -21,10 +21,8 @@ import cv2
 import torch
 
 import bpr.apis.coco as coco_api
-from bpr.apis import init_refiner
-from bpr.apis.inference import add_test_options, for_model, patch_config
 from bpr.core import decode, extract_image
-from bench_pipeline import make_scenes
+from bench_pipeline import add_model_options, make_scenes, model_and_config
 from bench_speed import identity_probs, median_spread, write_report
 
 
@@ -63,21 +61,15 @@ def pasting_beside(pool, job):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--instances', type=int, default=20)
-    parser.add_argument('--config', default='configs/bpr/hrnet18s_128.py')
-    parser.add_argument('--checkpoint', help="default: the project's model")
-    parser.add_argument('--precision', default='fp32')
-    add_test_options(parser)
-    parser.add_argument('--device')
+    add_model_options(parser)
     parser.add_argument('--network-ms', type=float,
                         help='small torch calls taking this long alone instead of the network '
                         '(the default on the CPU: 19)')
     parser.add_argument('--repeat', type=int, default=15)
     parser.add_argument('--out', help='append a markdown report to this file')
     args = parser.parse_args(argv)
-    model = init_refiner(args.config, args.checkpoint, args.device, precision=args.precision,
-                         flip=args.flip)
+    model, cfg = model_and_config(args)
     device = next(model.parameters()).device
-    cfg = for_model(patch_config(args), model)
     with tempfile.TemporaryDirectory() as root:
         gt, coarse = make_scenes(root, 1, args.instances)
         image = cv2.imread(f"{root}/{gt['images'][0]['file_name']}")

@@ -57,17 +57,29 @@ def make_scenes(root: str, images: int, instances: int, size=(1024, 2048), seed:
     return gt, make_coarse(gt, grid=28, seed=seed)
 
 
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """The model, its test settings and the device."""
+    parser.add_argument('--config', default='configs/bpr/hrnet18s_128.py')
+    parser.add_argument('--checkpoint', help="default: the project's model")
+    parser.add_argument('--precision', default='fp32')
+    add_test_options(parser)
+    parser.add_argument('--device')
+
+
+def model_and_config(args: argparse.Namespace):
+    """The model of :func:`add_model_options` and its :class:`PatchConfig`."""
+    model = init_refiner(args.config, args.checkpoint, args.device, precision=args.precision,
+                         flip=args.flip)
+    return model, for_model(patch_config(args), model)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--images', type=int, default=20)
     parser.add_argument('--instances', type=int, default=20)
     parser.add_argument('--size', type=int, nargs=2, default=[1024, 2048], help='H W')
     parser.add_argument('--workers', type=int, nargs='+', default=[0, 4])
-    parser.add_argument('--config', default='configs/bpr/hrnet18s_128.py')
-    parser.add_argument('--checkpoint', help="default: the project's model")
-    parser.add_argument('--precision', default='fp32')
-    add_test_options(parser)
-    parser.add_argument('--device')
+    add_model_options(parser)
     parser.add_argument('--network-ms', type=float,
                         help='instead of the network, wait this long per image (CPU side alone)')
     parser.add_argument('--paste', nargs='+', choices=['auto', 'thread', 'process'],
@@ -77,10 +89,8 @@ def main(argv=None):
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--out', help='append a markdown report to this file')
     args = parser.parse_args(argv)
-    model = init_refiner(args.config, args.checkpoint, args.device, precision=args.precision,
-                         flip=args.flip)
+    model, cfg = model_and_config(args)
     device = next(model.parameters()).device
-    cfg = for_model(patch_config(args), model)
     network = {'spans': []}  # (start, seconds) of each network call
     if args.network_ms is None:
         run_groups = coco_api.run_groups
