@@ -30,7 +30,7 @@ def model():
     return init_refiner(TINY_CONFIG, 'none', device='cpu')
 
 
-def _identity_run(model, img_patches, mask_patches, batch_size=256):
+def _identity_run(model, img_patches, mask_patches, batch_size=None):
     """Stands in for the network: each coarse-mask patch is its own probability."""
     return mask_patches.astype(np.float32)
 
@@ -258,6 +258,24 @@ def test_in_memory_network_matches_stock_test_pipeline(patches, tmp_path, option
     if options:
         plain = run_patches(init_refiner(TINY_CONFIG, ckpt, 'cpu'), imgs, masks)
         assert np.abs(plain - ours).max() > 20 * diff.max()
+
+
+def test_patches_per_forward_default_to_the_device(model, monkeypatch):
+    """16 patches per forward pass on the CPU (256 on a GPU); the same probabilities as one
+    batch of all."""
+    from bpr.apis import run_patches
+    from bpr.apis.inference import default_batch_size
+    assert default_batch_size('cpu') == 16 and default_batch_size('cuda:1') == 256
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8)
+    masks = rng.random((40, 32, 32)) > 0.5
+    batches = []
+    inference = model.inference
+    monkeypatch.setattr(model, 'inference', lambda img, *a, **kw: (
+        batches.append(len(img)), inference(img, *a, **kw))[1])
+    probs = run_patches(model, imgs, masks)
+    assert batches == [16, 16, 8]
+    assert np.allclose(probs, run_patches(model, imgs, masks, batch_size=40), atol=1e-5)
 
 
 @pytest.mark.parametrize('orientation', [1, 6])

@@ -422,6 +422,18 @@ def test_bench_paste_times_the_network_beside_pasting(tmp_path):
     assert rows[0][2] == '1.00' and all(float(r[1]) > 0 for r in rows), report
 
 
+def test_bench_batch_times_each_batch_size(tmp_path):
+    out = tmp_path / 'batch.md'
+    run(['python', 'tools/benchmarks/bench_batch.py', '--batch', '8', '4', '--patches', '12',
+         '--repeat', '2', '--config', TINY_CONFIG, '--checkpoint', 'none', '--device', 'cpu',
+         '--patch-size', '32', '--threads', '1', '--out', str(out)])
+    report = out.read_text()
+    assert 'CPU (1 threads)' in report and '12 random 32-px patches' in report, report
+    rows = re.findall(r'^\| (\d+) \| ([\d.]+) \([\d.]+-[\d.]+\) \| ([\d.]+)× \(', report, re.M)
+    assert [r[0] for r in rows] == ['8', '4'] and rows[0][2] == '1.00', report
+    assert all(float(r[1]) > 0 for r in rows), report
+
+
 def test_bench_ties_compares_both_tie_breaks(coco, tmp_path):
     out = tmp_path / 'ties.md'
     run(['python', 'tools/benchmarks/bench_ties.py', coco['gt'], coco['coarse'],

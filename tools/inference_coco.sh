@@ -11,9 +11,9 @@
 # instance's longer side), PADDING (0), SAMPLING (nms, as the original; nms_stable; grid),
 # MIN_SIZE (instances smaller than this, in px, keep their coarse mask), MIN_PART (specks and
 # pinholes smaller than this, in px, that refining made are removed), FLIP (1 or 0: flip
-# test-time augmentation on or off), BATCH_SIZE (256), PORT (29500). IOU_THRESH, PATCH_SIZE,
-# PATCH_RATIO, MIN_SIZE, MIN_PART and FLIP default to the checkpoint's own settings (its
-# meta), else 0.25, 64, 0, 0, 0 and the config's.
+# test-time augmentation on or off), BATCH_SIZE (patches per forward: 256 on a GPU, 16 on the
+# CPU), PORT (29500). IOU_THRESH, PATCH_SIZE, PATCH_RATIO, MIN_SIZE, MIN_PART and FLIP default
+# to the checkpoint's own settings (its meta), else 0.25, 64, 0, 0, 0 and the config's.
 # OPTIONS go to tools/refine_coco.py, e.g. --precision bf16.
 set -e
 [ $# -ge 4 ] || {
@@ -33,4 +33,4 @@ exec sh "$BPR_ROOT/tools/launch.sh" "$BPR_ROOT/tools/refine_coco.py" \
   ${MIN_PART:+--min-part "$MIN_PART"} \
   ${PATCH_SIZE:+--patch-size "$PATCH_SIZE"} ${PATCH_RATIO:+--patch-ratio "$PATCH_RATIO"} \
   --padding "${PADDING:-0}" \
-  --sampling "${SAMPLING:-nms}" --batch-size "${BATCH_SIZE:-256}" "$@"
+  --sampling "${SAMPLING:-nms}" ${BATCH_SIZE:+--batch-size "$BATCH_SIZE"} "$@"

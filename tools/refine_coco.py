@@ -33,7 +33,8 @@ def main(argv=None):
     add_test_options(parser)
     parser.add_argument('--padding', type=setting_arg('padding'), default=0)
     parser.add_argument('--sampling', choices=SAMPLINGS, default='nms', help=SAMPLING_HELP)
-    parser.add_argument('--batch-size', type=int_arg(1), default=256, help='patches per forward')
+    parser.add_argument('--batch-size', type=int_arg(1),
+                        help='patches per forward (default: 256 on a GPU, 16 on the CPU)')
     parser.add_argument('--workers', type=int_arg(0),
                         help='processes preparing images ahead of the network (default: up to '
                         '4 on a GPU, none on the CPU)')

@@ -94,7 +94,7 @@ def paster(workers: int) -> Executor:
 
 
 def refine_results(model, results: List[dict], gt: dict, img_dir: str, cfg: PatchConfig,
-                   batch_size: int = 256, rank: int = 0, world_size: int = 1,
+                   batch_size: Optional[int] = None, rank: int = 0, world_size: int = 1,
                    progress: bool = True, workers: Optional[int] = None) -> Dict[int, dict]:
     """Refined RLEs ``{result index: rle}`` of the images that fall to ``rank``.
 
@@ -135,7 +135,7 @@ def refine_results(model, results: List[dict], gt: dict, img_dir: str, cfg: Patc
 
 
 def refine_coco_file(model, coarse_json: str, out_json: str, gt_json: str, img_dir: str,
-                     cfg: PatchConfig = PatchConfig(), batch_size: int = 256,
+                     cfg: PatchConfig = PatchConfig(), batch_size: Optional[int] = None,
                      progress: bool = True, workers: Optional[int] = None
                      ) -> Optional[List[dict]]:
     """Refine ``coarse_json`` into ``out_json``; every process of a distributed run calls it.

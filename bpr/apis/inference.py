@@ -30,6 +30,13 @@ def default_device() -> str:
     return 'cuda' if torch.cuda.is_available() else 'cpu'
 
 
+def default_batch_size(device: Union[str, torch.device]) -> int:
+    """Patches per forward pass: 256 on a GPU; 16 on the CPU, where the activations of a
+    small batch stay in the cache (hrnet18s_128 on 2 cores: 1.3x faster per patch than 256,
+    see docs/benchmarks.md)."""
+    return 256 if torch.device(device).type == 'cuda' else 16
+
+
 def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
                  checkpoint: Optional[str] = None,
                  device: Optional[str] = None,
@@ -189,13 +196,14 @@ def patch_views(cfg: mmcv.Config) -> PatchViews:
 
 @torch.no_grad()
 def run_patches(model: torch.nn.Module, img_patches: np.ndarray, mask_patches: np.ndarray,
-                batch_size: int = 256) -> np.ndarray:
+                batch_size: Optional[int] = None) -> np.ndarray:
     """Foreground probabilities (N, S, S) float32 of patches at their own resolution.
 
     ``img_patches`` (N, S, S, 3) uint8 in BGR order (as read by mmcv/OpenCV), ``mask_patches``
     (N, S, S) binary. Same preprocessing as the test pipeline: bilinear resize of the image
     to the network size, RGB + ImageNet normalisation, nearest resize of the mask to {-1, 1};
     the probabilities of the pipeline's test-time views (scales, flips) are averaged.
+    ``batch_size`` patches per forward pass (default: :func:`default_batch_size`).
     """
     n, side = len(img_patches), img_patches.shape[1] if len(img_patches) else 0
     if n == 0:
@@ -203,6 +211,7 @@ def run_patches(model: torch.nn.Module, img_patches: np.ndarray, mask_patches: n
     views = patch_views(model.cfg)
     param = next(model.parameters())
     device, dtype = param.device, param.dtype
+    batch_size = batch_size or default_batch_size(device)
     mean = torch.tensor(views.norm['mean'], device=device).view(1, 3, 1, 1)
     std = torch.tensor(views.norm['std'], device=device).view(1, 3, 1, 1)
     total = len(views.sizes) * sum(weight for _, weight in views.flips)
@@ -233,7 +242,7 @@ def run_patches(model: torch.nn.Module, img_patches: np.ndarray, mask_patches: n
 
 
 def run_groups(model: torch.nn.Module, groups: Dict[int, PatchGroup],
-               batch_size: int = 256) -> Dict[int, np.ndarray]:
+               batch_size: Optional[int] = None) -> Dict[int, np.ndarray]:
     """:func:`run_patches` on each side's patches of :func:`~bpr.core.extract_image`."""
     return {side: run_patches(model, group.img, group.mask, batch_size)
             for side, group in groups.items()}
@@ -285,7 +294,8 @@ def for_model(cfg: PatchConfig, model: Union[torch.nn.Module, ReleaseSettings]) 
 
 
 def refine_masks(model: torch.nn.Module, image: np.ndarray, masks: Sequence[np.ndarray],
-                 cfg: PatchConfig = PatchConfig(), batch_size: int = 256) -> List[np.ndarray]:
+                 cfg: PatchConfig = PatchConfig(), batch_size: Optional[int] = None
+                 ) -> List[np.ndarray]:
     """Refined (H, W) bool masks of one BGR image, in the order of ``masks``."""
     cfg = for_model(cfg, model)
     instances, groups = extract_image(image, masks, cfg)
@@ -303,7 +313,7 @@ def _read_image(image: Union[str, np.ndarray]) -> np.ndarray:
 
 def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
            iou_thresh: Optional[float] = None, patch_size: Optional[int] = None,
-           padding: int = 0, batch_size: int = 256, min_size: Optional[int] = None,
+           padding: int = 0, batch_size: Optional[int] = None, min_size: Optional[int] = None,
            min_part: Optional[int] = None, patch_ratio: Optional[float] = None):
     """Refine the instance masks of one image.
 
@@ -316,7 +326,7 @@ def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
             the model's own, else 0.25.
         patch_size: Box side in image pixels; default: the model's own, else 64.
         padding: Context padding of the boxes, in image pixels.
-        batch_size: Patches per forward pass.
+        batch_size: Patches per forward pass; default: 256 on a GPU, 16 on the CPU.
         min_size: Instances smaller than this (px, longer side of their box) keep their
             coarse mask; default: the model's own (see :class:`~bpr.core.PatchConfig`).
         min_part: Specks and pinholes smaller than this (px) that refining made are removed;

@@ -95,7 +95,7 @@ def main(argv=None):
     if args.network_ms is None:
         run_groups = coco_api.run_groups
     else:
-        def run_groups(model, groups, batch_size=256):
+        def run_groups(model, groups, batch_size=None):
             time.sleep(args.network_ms / 1e3)
             return identity_probs(groups)
 
