@@ -6,12 +6,14 @@ import signal
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from ..core import PatchConfig, decode, encode, extract_image, reassemble_image
+from ..core import (InstancePatches, PatchConfig, decode, encode, extract_image,
+                    reassemble_image)
 from ..core.io import (InputError, check_images, check_output, dump_json, group_by_image,
                        load_gt, load_results, read_image)
 from .inference import for_model, run_groups
@@ -62,7 +64,8 @@ def default_workers(device) -> int:
     return max(0, min(4, per_process - 1))
 
 
-def paste_image(segmentations: Sequence, height: int, width: int, instances, probs,
+def paste_image(segmentations: Sequence, height: int, width: int,
+                instances: Sequence[InstancePatches], probs: Dict[int, np.ndarray],
                 padding: int, min_part: int) -> List[dict]:
     """RLEs of an image's refined masks: its coarse ``segmentations`` (checked already) with
     the network's patch probabilities pasted back (:func:`~bpr.core.reassemble_image`)."""

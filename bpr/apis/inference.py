@@ -32,8 +32,8 @@ def default_device() -> str:
 
 def default_batch_size(device: Union[str, torch.device]) -> int:
     """Patches per forward pass: 256 on a GPU; 16 on the CPU, where the activations of a
-    small batch stay in the cache (hrnet18s_128 on 2 cores: 1.3x faster per patch than 256,
-    see docs/benchmarks.md)."""
+    small batch stay in the cache (hrnet18s_128 on 2 cores: 1.2-1.3x faster per patch than
+    256, see docs/benchmarks.md)."""
     return 256 if torch.device(device).type == 'cuda' else 16
 
 
