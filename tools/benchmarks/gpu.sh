@@ -7,8 +7,9 @@
 #    (end to end, and in flow) with 0 and 4 loader workers, the network's share, the paper's
 #    breakdown, fp32, at the original's settings (64-px boxes, NMS IoU 0.25, no flip), with 4
 #    workers pasting in processes (as refine_results does) and in a thread; the network's
-#    time beside pasting in a thread and in a process; then the default model's own settings
-#    (48-px boxes growing with large objects, NMS IoU 0.55, flip), 4 workers;
+#    time beside pasting in a thread and in a process; the time per patch at 64 to 1024
+#    patches per forward pass; then the default model's own settings (48-px boxes growing
+#    with large objects, NMS IoU 0.55, flip), 4 workers;
 # 2. pytest -m gpu (training on one GPU and with dist_train.sh, float32/float16/bfloat16,
 #    resume, validation during training, dist_test.sh and inference equal to the CPU);
 # 3. training seconds per iteration, float32 vs bfloat16 autocast at 32 and 64 patches per GPU,
@@ -35,6 +36,8 @@ step "$PYTHON" tools/benchmarks/bench_pipeline.py --images 16 --instances 20 --w
   --paste auto thread --precision fp32 "${ORIGINAL[@]}" --out "$OUT/gpu_speed.md"
 step "$PYTHON" tools/benchmarks/bench_paste.py --device cuda "${ORIGINAL[@]}" \
   --out "$OUT/gpu_speed.md"
+step "$PYTHON" tools/benchmarks/bench_batch.py --device cuda --patches 1024 \
+  --batch 256 1024 512 128 64 --out "$OUT/gpu_speed.md"
 step "$PYTHON" tools/benchmarks/bench_pipeline.py --images 16 --instances 20 --workers 4 \
   --precision fp32 --out "$OUT/gpu_speed.md"
 tests=0
