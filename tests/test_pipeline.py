@@ -278,6 +278,24 @@ def test_patches_per_forward_default_to_the_device(model, monkeypatch):
     assert np.allclose(probs, run_patches(model, imgs, masks, batch_size=40), atol=1e-5)
 
 
+def test_patch_dataset_test_runs_the_devices_batch(patches, tmp_path, monkeypatch):
+    """tools/test.py's path: 16 patches per forward on the CPU unless told (the stock tools
+    take 1); the same probabilities either way."""
+    import bpr.apis.test as test_api
+    batches = []
+    build = test_api.build_dataloader
+    monkeypatch.setattr(test_api, 'build_dataloader', lambda *a, **kw: (
+        batches.append(kw['samples_per_gpu']), build(*a, **kw))[1])
+    ckpt = random_checkpoint(str(tmp_path / 'w.pth'))
+    options = {'data.test.data_root': patches}
+    ours, _ = test_api.run_test(TINY_CONFIG, ckpt, cfg_options=options, device='cpu',
+                                progress=False)
+    one, _ = test_api.run_test(TINY_CONFIG, ckpt, cfg_options=options, device='cpu',
+                               batch_size=1, progress=False)
+    assert batches == [16, 1] and len(ours) == len(one) > 16
+    assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(ours, one))
+
+
 @pytest.mark.parametrize('orientation', [1, 6])
 def test_image_size_from_header_is_the_decoded_size(tmp_path, orientation):
     """The up-front check reads sizes as mmcv will decode them (EXIF rotation included)."""

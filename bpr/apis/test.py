@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from ..core.io import atomic_write, check_output
 from .dist import init_dist
-from .inference import default_device, init_refiner
+from .inference import default_batch_size, default_device, init_refiner
 from .train import check_data_root
 
 
@@ -53,7 +53,10 @@ def run_test(config: str, checkpoint: str, out: str = None, eval_metrics=None,
         device = init_dist(launcher=launcher)
     device = device or default_device()
     dataset = build_dataset(cfg.data.test, dict(test_mode=True))
-    loader_cfg = dict(samples_per_gpu=1, workers_per_gpu=cfg.data.get('workers_per_gpu', 2),
+    # patches per forward pass: the device's (the stock tools take 1), unless the config's
+    # test_dataloader or the caller says otherwise
+    loader_cfg = dict(samples_per_gpu=default_batch_size(device),
+                      workers_per_gpu=cfg.data.get('workers_per_gpu', 2),
                       persistent_workers=cfg.data.get('persistent_workers', True),
                       dist=distributed, shuffle=False,
                       pin_memory=torch.device(device).type == 'cuda')
