@@ -82,14 +82,20 @@ def _leave_interrupts_to_the_parent(*_):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def paste_processes(workers: int) -> int:
+    """How many processes :func:`paster` pastes in for ``workers`` loaders (0: a thread)."""
+    return max(1, workers // 2) if workers and 'fork' in mp.get_all_start_methods() else 0
+
+
 def paster(workers: int) -> Executor:
     """Where :func:`refine_results` pastes while the network goes on. With loader workers
     (on a GPU), processes of their own, one per two workers: in a thread, pasting would take
     turns on the GIL with the Python side of the network, which launches its kernels one by
     one. Forked, as the loaders are: a spawned process would import the package again.
     Without (on the CPU, whose cores the network already uses), a thread."""
-    if workers and 'fork' in mp.get_all_start_methods():
-        pool = ProcessPoolExecutor(max(1, workers // 2), mp_context=mp.get_context('fork'),
+    processes = paste_processes(workers)
+    if processes:
+        pool = ProcessPoolExecutor(processes, mp_context=mp.get_context('fork'),
                                    initializer=_leave_interrupts_to_the_parent)
         pool.submit(int).result()  # all forked now, before the loaders and the network start
         return pool

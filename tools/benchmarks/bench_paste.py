@@ -12,6 +12,7 @@ network would take every core of a CPU). Median (min-max) of ``--repeat`` networ
 alone, while a thread pastes the scene again and again, and while a process does.
 """
 import argparse
+import statistics
 import tempfile
 import threading
 import time
@@ -104,7 +105,7 @@ def main(argv=None):
             stop()
             pool.shutdown()
         times[name] = runs
-    alone = sorted(times['nothing'])[len(times['nothing']) // 2]
+    alone = statistics.median(times['nothing'])
     lines = [f'The network ({what}; {len(coarse)} instances, '
              f'{sum(i.num for i in instances)} patches of a 2048x1024 scene, NMS IoU '
              f'{cfg.iou_thresh}, {cfg.patch_size}-px boxes) while the scene is pasted beside it '
@@ -112,7 +113,7 @@ def main(argv=None):
              f'(min-max) of {args.repeat} runs, torch {torch.__version__}.', '',
              '| pasting beside it | network ms | × alone |', '|---|---:|---:|']
     for name, runs in times.items():
-        ratio = sorted(runs)[len(runs) // 2] / alone
+        ratio = statistics.median(runs) / alone
         lines.append(f'| {name} | {median_spread(runs, 1e3, ".1f")} | {ratio:.2f} |')
     write_report(lines, args.out)
 

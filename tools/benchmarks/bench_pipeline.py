@@ -106,13 +106,14 @@ def main(argv=None):
         return out
 
     own_paster = coco_api.paster
-    pasters = {'auto': own_paster, 'thread': lambda workers: ThreadPoolExecutor(1),
+    pasters = {'thread': lambda workers: ThreadPoolExecutor(1),
                'process': lambda workers: own_paster(workers or 1)}
     coco_api.run_groups = timed_network
     with tempfile.TemporaryDirectory() as root:
         gt, coarse = make_scenes(root, args.images, args.instances, tuple(args.size))
         coco_api.refine_results(model, coarse, gt, root, cfg, progress=False, workers=0)
-        runs = list(dict.fromkeys((w, 'thread' if p == 'auto' and not w else p)
+        # 'auto' is one of the two, as refine_results chooses: each run once
+        runs = list(dict.fromkeys((w, p if p != 'auto' else 'process' if w else 'thread')
                                   for w in args.workers for p in args.paste))
         wall, busy, flow, flow_busy = ({run: [] for run in runs} for _ in range(4))
         for _ in range(args.repeat):
@@ -151,7 +152,7 @@ def main(argv=None):
              '| loader workers | pasting | ms / image | network busy | ms / image in flow '
              '| network busy in flow |', '|---:|---|---:|---:|---:|---:|']
     for w, p in runs:
-        n = max(1, w // 2)  # as coco_api.paster
+        n = coco_api.paste_processes(w or 1)
         where = p if p == 'thread' else 'a process' if n == 1 else f'{n} processes'
         lines.append(f'| {w} | {where} | {median_spread(wall[w, p], 1e3, ".1f")} | '
                      f'{median_spread(busy[w, p], 100, ".0f")} % | '
