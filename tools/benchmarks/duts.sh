@@ -14,7 +14,8 @@
 #          the upper bound (GT inside the selected patches, every instance / >= MIN_SIZE).
 #   errors (after small) where the errors left at MIN_SIZE lie: boundary AP per IoU
 #          threshold, pixels wrongly added / missing by distance to the GT outline, against a
-#          perfect network of 2 patch px per output pixel (tools/benchmarks/error_bands.py)
+#          perfect network of 2 patch px per output pixel (tools/benchmarks/error_bands.py),
+#          and against the coarse recipe at finer grids (32 to 56: finer mask heads)
 #   scale  (after data) the held-out split's every 2nd image as it is (x1) and at twice the
 #          resolution (x2, tools/benchmarks/rescale_set.py), coarse masks drawn as for the
 #          held-out split, refined with CKPT at each patch size of X1_PATCHES (default 32 40
@@ -101,7 +102,13 @@ errors)
   py upper_bound.py "$WORK/heldout_coarse.json" "$WORK/heldout_gt.json" \
     "$WORK/heldout_upper_s2.json" --stride 2 --checkpoint "$CKPT"
   (cd "$WORK" && "$PYTHON" "$ROOT/tools/benchmarks/error_bands.py" heldout_gt.json \
-    heldout_coarse.json "heldout_min$MIN_SIZE.json" heldout_upper_s2.json) ;;
+    heldout_coarse.json "heldout_min$MIN_SIZE.json" heldout_upper_s2.json)
+  for g in 32 36 40 42 56; do
+    py make_coarse.py "$WORK/heldout_gt.json" "$WORK/heldout_grid$g.json" --grid "$g" --seed 11
+  done
+  (cd "$WORK" && py eval.py heldout_gt.json heldout_coarse.json "heldout_min$MIN_SIZE.json" \
+    heldout_grid32.json heldout_grid36.json heldout_grid40.json heldout_grid42.json \
+    heldout_grid56.json) ;;
 scale)
   # x1: every 2nd held-out image as it is; x2: the same at twice the resolution
   py split_coco.py "$WORK/heldout_gt.json" "$WORK/x1_rest_gt.json" "$WORK/x1_gt.json" --every 2
