@@ -13,6 +13,7 @@ import mmcv
 import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
+import torch
 from PIL import Image
 
 from bpr.apis import init_refiner
@@ -278,6 +279,41 @@ def test_patches_per_forward_default_to_the_device(model, monkeypatch):
     assert np.allclose(probs, run_patches(model, imgs, masks, batch_size=40), atol=1e-5)
 
 
+def test_out_of_gpu_memory_halves_the_patches_per_pass(monkeypatch):
+    """A pass that runs out of GPU memory is run again at half the patches, down to what
+    fits, with the same probabilities; the model keeps the limit; one patch that does not fit
+    is the error it was."""
+    from bpr.apis import run_patches
+    model = init_refiner(TINY_CONFIG, 'none', device='cpu')
+    rng = np.random.default_rng(1)
+    imgs = rng.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8)
+    masks = rng.random((40, 32, 32)) > 0.5
+    expected = run_patches(model, imgs, masks, batch_size=40)
+    fits, batches = [8], []
+    inference = model.inference
+
+    def limited(img, *args, **kwargs):
+        batches.append(len(img))
+        if len(img) > fits[0]:
+            raise torch.cuda.OutOfMemoryError('CUDA out of memory (simulated)')
+        return inference(img, *args, **kwargs)
+
+    monkeypatch.setattr(model, 'inference', limited)
+    with pytest.warns(UserWarning, match='out of GPU memory') as record:
+        probs = run_patches(model, imgs, masks, batch_size=32)
+    assert [re.search(r'at (\d+) patches .* with (\d+)', str(w.message)).groups()
+            for w in record if 'out of GPU memory' in str(w.message)] == [('32', '16'),
+                                                                          ('16', '8')]
+    assert batches == [32, 16, 8, 8, 8, 8, 8] and model.max_patches_per_pass == 8
+    assert np.allclose(probs, expected, atol=1e-5)
+    batches.clear()
+    run_patches(model, imgs[:20], masks[:20], batch_size=32)  # the limit holds
+    assert batches == [8, 8, 4]
+    fits[0] = 0
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        run_patches(model, imgs[:2], masks[:2], batch_size=1)
+
+
 def test_patch_dataset_test_runs_the_devices_batch(patches, tmp_path, monkeypatch):
     """tools/test.py's path: 16 patches per forward on the CPU unless told (the stock tools
     take 1); the same probabilities either way."""
@@ -294,6 +330,34 @@ def test_patch_dataset_test_runs_the_devices_batch(patches, tmp_path, monkeypatc
                                batch_size=1, progress=False)
     assert batches == [16, 1] and len(ours) == len(one) > 16
     assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(ours, one))
+
+
+def test_patch_dataset_test_splits_a_batch_the_gpu_cannot_hold(patches, tmp_path,
+                                                              monkeypatch):
+    """tools/test.py's path: a loader batch that runs out of GPU memory is run in parts,
+    with the same outputs, in order."""
+    from bpr.apis.test import run_test
+    from bpr.models import EncoderDecoderRefine
+    ckpt = random_checkpoint(str(tmp_path / 'w.pth'))
+    options = {'data.test.data_root': patches}
+    expected, _ = run_test(TINY_CONFIG, ckpt, cfg_options=options, device='cpu',
+                           progress=False)
+    sizes = []
+    inference = EncoderDecoderRefine.inference
+
+    def limited(self, img, *args, **kwargs):
+        sizes.append(len(img))
+        if len(img) > 5:
+            raise torch.cuda.OutOfMemoryError('CUDA out of memory (simulated)')
+        return inference(self, img, *args, **kwargs)
+
+    monkeypatch.setattr(EncoderDecoderRefine, 'inference', limited)
+    with pytest.warns(UserWarning, match='out of GPU memory at 16 patches'):
+        ours, _ = run_test(TINY_CONFIG, ckpt, cfg_options=options, device='cpu',
+                           progress=False)
+    assert sizes[:4] == [16, 8, 4, 4] and max(sizes[3:]) == 4
+    assert len(ours) == len(expected) > 16
+    assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(ours, expected))
 
 
 @pytest.mark.parametrize('orientation', [1, 6])

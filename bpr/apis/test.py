@@ -12,18 +12,27 @@ from tqdm import tqdm
 
 from ..core.io import atomic_write, check_output
 from .dist import init_dist
-from .inference import default_batch_size, default_device, init_refiner
+from .inference import default_batch_size, default_device, in_passes, init_refiner
 from .train import check_data_root
 
 
 @torch.no_grad()
 def predict_patches(model, data_loader, device: str, progress: bool = True) -> List[np.ndarray]:
-    """Foreground probabilities of the loader's patches, batch by batch, in loader order."""
+    """Foreground probabilities of the loader's patches, batch by batch, in loader order
+    (a batch too large for the GPU's memory in parts, :func:`~bpr.apis.inference.in_passes`)."""
     target = [-1] if device == 'cpu' else [torch.device(device).index or 0]
     outputs = []
     for data in tqdm(data_loader, desc='patches', unit='batch',
                      disable=None if progress else True):  # bars on a terminal only
-        outputs.extend(model(return_loss=False, **scatter(data, target)[0]))
+        data = scatter(data, target)[0]
+        size = len(data['img_metas'][0])
+
+        def forward(start: int, stop: int) -> None:
+            # each key holds one tensor or list per test-time view, over the batch
+            outputs.extend(model(return_loss=False, **{
+                key: [view[start:stop] for view in views] for key, views in data.items()}))
+
+        in_passes(model, size, size, forward)
     return outputs
 
 

@@ -4,7 +4,8 @@
 
 ``--patches`` random patches of the model's patch size (``--patch-size``, else the model's
 own), run at each batch size in turn, the sizes alternating within each of ``--repeat`` runs
-after one warm-up; ms per patch, median (min-max), and the speed-up against the first size.
+after one warm-up; ms per patch, median (min-max), and the speed-up against the first size;
+on a GPU also the memory a pass takes (peak allocated beyond the model's, in the warm-up).
 """
 import argparse
 import time
@@ -40,8 +41,15 @@ def main(argv=None):
         run_patches(model, imgs, masks, batch)  # ends with a copy to the host: synchronised
         return (time.perf_counter() - t) / args.patches
 
+    cuda = device.type == 'cuda'
+    peak = {}
     for batch in args.batch:
+        if cuda:
+            base = torch.cuda.memory_allocated(device)
+            torch.cuda.reset_peak_memory_stats(device)
         timed(batch)
+        if cuda:
+            peak[batch] = (torch.cuda.max_memory_allocated(device) - base) / 2**20
     runs = {batch: [] for batch in args.batch}
     for _ in range(args.repeat):
         for batch in args.batch:
@@ -53,10 +61,13 @@ def main(argv=None):
              f'{torch.__version__}: {args.patches} random {side}-px patches, '
              f'{flip_note(model)}; '
              f'median (min-max) of {args.repeat} runs.', '',
-             '| patches per forward | ms / patch | speed-up |', '|---:|---:|---:|']
+             '| patches per forward | ms / patch | speed-up |' + (' GPU MiB per pass |' if cuda
+                                                                 else ''),
+             '|---:|---:|---:|' + ('---:|' if cuda else '')]
     for batch, times in runs.items():
         ratio, spread = median_spread([a / b for a, b in zip(first, times)]).split(' ', 1)
-        lines.append(f'| {batch} | {median_spread(times, 1e3, ".2f")} | {ratio}× {spread} |')
+        lines.append(f'| {batch} | {median_spread(times, 1e3, ".2f")} | {ratio}× {spread} |'
+                     + (f' {peak[batch]:.0f} |' if cuda else ''))
     write_report(lines, args.out)
 
 

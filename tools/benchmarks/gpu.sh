@@ -7,9 +7,10 @@
 #    (end to end, and in flow) with 0 and 4 loader workers, the network's share, the paper's
 #    breakdown, fp32, at the original's settings (64-px boxes, NMS IoU 0.25, no flip), with 4
 #    workers pasting in processes (as refine_results does) and in a thread; the network's
-#    time beside pasting in a thread and in a process; the time per patch at 64 to 1024
-#    patches per forward pass; then the default model's own settings (48-px boxes growing
-#    with large objects, NMS IoU 0.55, flip), 4 workers;
+#    time beside pasting in a thread and in a process; the time and GPU memory per pass at
+#    64 to 1024 patches per forward pass (hrnet18s_128, hrnet48_256); then the default
+#    model's own settings (48-px boxes growing with large objects, NMS IoU 0.55, flip), 4
+#    workers;
 # 2. pytest -m gpu (training on one GPU and with dist_train.sh, float32/float16/bfloat16,
 #    resume, validation during training, dist_test.sh and inference equal to the CPU);
 # 3. training seconds per iteration, float32 vs bfloat16 autocast at 32 and 64 patches per GPU,
@@ -38,6 +39,8 @@ step "$PYTHON" tools/benchmarks/bench_paste.py --device cuda "${ORIGINAL[@]}" \
   --out "$OUT/gpu_speed.md"
 step "$PYTHON" tools/benchmarks/bench_batch.py --device cuda --patches 1024 \
   --batch 256 1024 512 128 64 --out "$OUT/gpu_speed.md"
+step "$PYTHON" tools/benchmarks/bench_batch.py --device cuda --config configs/bpr/hrnet48_256.py \
+  --checkpoint none --patches 512 --batch 256 512 64 --repeat 2 --out "$OUT/gpu_speed.md"
 step "$PYTHON" tools/benchmarks/bench_pipeline.py --images 16 --instances 20 --workers 4 \
   --precision fp32 --out "$OUT/gpu_speed.md"
 tests=0
