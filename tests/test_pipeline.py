@@ -352,9 +352,12 @@ def test_patch_dataset_test_splits_a_batch_the_gpu_cannot_hold(patches, tmp_path
         return inference(self, img, *args, **kwargs)
 
     monkeypatch.setattr(EncoderDecoderRefine, 'inference', limited)
-    with pytest.warns(UserWarning, match='out of GPU memory at 16 patches'):
+    with pytest.warns(UserWarning, match='out of GPU memory') as record:
         ours, _ = run_test(TINY_CONFIG, ckpt, cfg_options=options, device='cpu',
                            progress=False)
+    assert [re.search(r'at (\d+) patches .* with (\d+)', str(w.message)).groups()
+            for w in record if 'out of GPU memory' in str(w.message)] == [('16', '8'),
+                                                                          ('8', '4')]
     assert sizes[:4] == [16, 8, 4, 4] and max(sizes[3:]) == 4
     assert len(ours) == len(expected) > 16
     assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(ours, expected))
