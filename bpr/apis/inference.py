@@ -194,36 +194,6 @@ def patch_views(cfg: mmcv.Config) -> PatchViews:
     return PatchViews(sizes, flips, norm)
 
 
-def _forward_views(model: torch.nn.Module, views: PatchViews, img_patches: np.ndarray,
-                   mask_patches: np.ndarray) -> np.ndarray:
-    """Foreground probabilities of one forward pass over patches (see :func:`run_patches`)."""
-    param = next(model.parameters())
-    device, dtype = param.device, param.dtype
-    side = img_patches.shape[1]
-    mean = torch.tensor(views.norm['mean'], device=device).view(1, 3, 1, 1)
-    std = torch.tensor(views.norm['std'], device=device).view(1, 3, 1, 1)
-    total = len(views.sizes) * sum(weight for _, weight in views.flips)
-    img = torch.from_numpy(img_patches).to(device).permute(0, 3, 1, 2).float()
-    if views.norm.get('to_rgb', True):
-        img = img.flip(1)
-    mask = torch.from_numpy(mask_patches).to(device)[:, None].float() * 2 - 1
-    prob = 0
-    for w, h in views.sizes:
-        img_s = F.interpolate(img, size=(h, w), mode='bilinear', align_corners=False)
-        img_s = ((img_s - mean) / std).to(dtype)
-        mask_s = F.interpolate(mask, size=(h, w), mode='nearest').to(dtype)
-        for flip, weight in views.flips:
-            meta = dict(img_shape=(h, w, 3), ori_shape=(side, side, 3), flip=bool(flip),
-                        flip_direction=flip)
-            img_v, mask_v = img_s, mask_s
-            if flip:  # the segmentor flips its output back, as in aug_test
-                dim = 3 if flip == 'horizontal' else 2
-                img_v, mask_v = img_s.flip(dim), mask_s.flip(dim)
-            prob = prob + weight * model.inference(img_v, [meta] * len(img), rescale=True,
-                                                   coarse_mask=mask_v).float()
-    return (prob[:, -1] / total).cpu().numpy()
-
-
 def in_passes(model: torch.nn.Module, n: int, batch_size: int,
               forward: Callable[[int, int], None]) -> None:
     """``forward(start, stop)`` over ``range(n)`` in passes of at most ``batch_size`` items. A
@@ -263,14 +233,35 @@ def run_patches(model: torch.nn.Module, img_patches: np.ndarray, mask_patches: n
     if n == 0:
         return np.zeros((0, side, side), np.float32)
     views = patch_views(model.cfg)
+    param = next(model.parameters())
+    device, dtype = param.device, param.dtype
+    mean = torch.tensor(views.norm['mean'], device=device).view(1, 3, 1, 1)
+    std = torch.tensor(views.norm['std'], device=device).view(1, 3, 1, 1)
+    total = len(views.sizes) * sum(weight for _, weight in views.flips)
     out = np.empty((n, side, side), np.float32)
 
     def forward(start: int, stop: int) -> None:
-        out[start:stop] = _forward_views(model, views, img_patches[start:stop],
-                                         mask_patches[start:stop])
+        img = torch.from_numpy(img_patches[start:stop]).to(device).permute(0, 3, 1, 2).float()
+        if views.norm.get('to_rgb', True):
+            img = img.flip(1)
+        mask = torch.from_numpy(mask_patches[start:stop]).to(device)[:, None].float() * 2 - 1
+        prob = 0
+        for w, h in views.sizes:
+            img_s = F.interpolate(img, size=(h, w), mode='bilinear', align_corners=False)
+            img_s = ((img_s - mean) / std).to(dtype)
+            mask_s = F.interpolate(mask, size=(h, w), mode='nearest').to(dtype)
+            for flip, weight in views.flips:
+                meta = dict(img_shape=(h, w, 3), ori_shape=(side, side, 3), flip=bool(flip),
+                            flip_direction=flip)
+                img_v, mask_v = img_s, mask_s
+                if flip:  # the segmentor flips its output back, as in aug_test
+                    dim = 3 if flip == 'horizontal' else 2
+                    img_v, mask_v = img_s.flip(dim), mask_s.flip(dim)
+                prob = prob + weight * model.inference(img_v, [meta] * len(img), rescale=True,
+                                                       coarse_mask=mask_v).float()
+        out[start:stop] = (prob[:, -1] / total).cpu().numpy()
 
-    in_passes(model, n, batch_size or default_batch_size(next(model.parameters()).device),
-              forward)
+    in_passes(model, n, batch_size or default_batch_size(device), forward)
     return out
 
 
