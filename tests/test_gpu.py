@@ -1,6 +1,6 @@
 """On a CUDA GPU: training (one process and dist_train.sh; float32, float16 and bfloat16),
-resume, validation during training, dist_test.sh and inference equal to the CPU.
-``pytest -m gpu`` on a GPU machine."""
+resume, validation during training, dist_test.sh and inference equal to the CPU, a pass that
+the GPU cannot hold. ``pytest -m gpu`` on a GPU machine."""
 import json
 import os.path as osp
 import pickle
@@ -90,3 +90,25 @@ def test_inference_on_gpu_equals_cpu(coco, tmp_path):
         mx, my = mask_utils.decode(x['segmentation']), mask_utils.decode(y['segmentation'])
         # probabilities within float rounding: at most a few pixels at 0.5 flip
         assert (mx != my).sum() <= max(3, 0.001 * mx.size)
+
+
+def test_real_out_of_gpu_memory_halves_the_pass(tmp_path):
+    """A real torch.cuda.OutOfMemoryError (the process held to 1 GiB of the GPU): the pass is
+    run again at fewer patches, with the probabilities of a pass that fits."""
+    from bpr.apis import init_refiner, run_patches
+    model = init_refiner(osp.join(osp.dirname(TINY_CONFIG), 'hrnet18s_128.py'), 'none',
+                         device='cuda')
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 255, (1024, 64, 64, 3), dtype=np.uint8)
+    masks = rng.random((1024, 64, 64)) > 0.5
+    expected = run_patches(model, imgs, masks, batch_size=64)
+    torch.cuda.empty_cache()
+    total = torch.cuda.get_device_properties(0).total_memory
+    torch.cuda.set_per_process_memory_fraction(2 ** 30 / total)
+    try:
+        with pytest.warns(UserWarning, match='out of GPU memory'):
+            probs = run_patches(model, imgs, masks, batch_size=1024)
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0)
+    assert 1 <= model.max_patches_per_pass < 1024
+    assert np.abs(probs - expected).max() < 1e-3
