@@ -434,6 +434,13 @@ def test_bench_batch_times_each_batch_size(tmp_path):
     assert all(float(r[1]) > 0 for r in rows), report
 
 
+def test_gpu_script_refuses_an_unknown_part_before_any_work(tmp_path):
+    proc = subprocess.run(['bash', 'tools/benchmarks/gpu.sh', str(tmp_path / 'out'), 'speed',
+                           'sped'], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown part 'sped'" in proc.stderr, proc.stderr
+    assert not (tmp_path / 'out').exists()
+
+
 def test_bench_ties_compares_both_tie_breaks(coco, tmp_path):
     out = tmp_path / 'ties.md'
     run(['python', 'tools/benchmarks/bench_ties.py', coco['gt'], coco['coarse'],
