@@ -7,8 +7,11 @@ Generated scenes (2048x1024, textured background, ``--instances`` filled shapes,
 28x28 coarse masks) written as PNG, so that reading the images is part of the work. For each
 worker count: ms per image end to end (``refine_results``, loader start-up included) and the
 share of that time the network (``run_groups``, synchronised) was running; the same in flow,
-between the first and the last image's network start (what a long run gives); then the
-paper's breakdown (extraction, network, reassembly) measured stage by stage. Medians (min-max)
+between the first and the last image's network start (what a long run gives), and the fixed
+costs that end to end adds: the start-up (from the call to the first image's network: the
+loaders and pasters starting, the first image read and extracted) and the wind-down (from the
+last image's network to the return: its pasting, the processes stopping); then the paper's
+breakdown (extraction, network, reassembly) measured stage by stage. Medians (min-max)
 of ``--repeat`` runs, the settings alternating run by run.
 
 ``--network-ms MS`` replaces the network by a wait of MS per image that returns the coarse
@@ -115,7 +118,8 @@ def main(argv=None):
         # 'auto' is one of the two, as refine_results chooses: each run once
         runs = list(dict.fromkeys((w, p if p != 'auto' else 'process' if w else 'thread')
                                   for w in args.workers for p in args.paste))
-        wall, busy, flow, flow_busy = ({run: [] for run in runs} for _ in range(4))
+        wall, busy, flow, flow_busy, start_up, wind_down = ({run: [] for run in runs}
+                                                            for _ in range(6))
         for _ in range(args.repeat):
             for w, p in runs:
                 network['spans'] = []
@@ -132,6 +136,8 @@ def main(argv=None):
                 span = max(starts[-1] - starts[0], 1e-9)
                 flow[w, p].append(span / max(len(starts) - 1, 1))
                 flow_busy[w, p].append(sum(spans[:-1]) / span)
+                start_up[w, p].append(starts[0] - t)
+                wind_down[w, p].append(t + seconds - starts[-1] - spans[-1])
         coco_api.paster = own_paster
         coco_api.run_groups = run_groups
         images = {img['id']: img for img in gt['images']}
@@ -150,14 +156,17 @@ def main(argv=None):
                 f', the network replaced by a {args.network_ms:g}-ms wait per image')
              + f'; median (min-max) of {args.repeat} runs.', '',
              '| loader workers | pasting | ms / image | network busy | ms / image in flow '
-             '| network busy in flow |', '|---:|---|---:|---:|---:|---:|']
+             '| network busy in flow | start-up ms | wind-down ms |',
+             '|---:|---|---:|---:|---:|---:|---:|---:|']
     for w, p in runs:
         n = coco_api.paste_processes(w or 1)
         where = p if p == 'thread' else 'a process' if n == 1 else f'{n} processes'
         lines.append(f'| {w} | {where} | {median_spread(wall[w, p], 1e3, ".1f")} | '
                      f'{median_spread(busy[w, p], 100, ".0f")} % | '
                      f'{median_spread(flow[w, p], 1e3, ".1f")} | '
-                     f'{median_spread(flow_busy[w, p], 100, ".0f")} % |')
+                     f'{median_spread(flow_busy[w, p], 100, ".0f")} % | '
+                     f'{median_spread(start_up[w, p], 1e3, ".0f")} | '
+                     f'{median_spread(wind_down[w, p], 1e3, ".0f")} |')
     lines += ['', '| extraction | network | reassembly | sum (ms / image, stage by stage) |',
               '|---:|---:|---:|---:|',
               '| ' + ' | '.join(median_spread(stages[k], 1e3, '.1f')
