@@ -92,7 +92,7 @@ def test_inference_on_gpu_equals_cpu(coco, tmp_path):
         assert (mx != my).sum() <= max(3, 0.001 * mx.size)
 
 
-def test_real_out_of_gpu_memory_halves_the_pass(tmp_path):
+def test_real_out_of_gpu_memory_halves_the_pass():
     """A real torch.cuda.OutOfMemoryError (the process held to 1 GiB of the GPU): the pass is
     run again at fewer patches, with the probabilities of a pass that fits."""
     from bpr.apis import init_refiner, run_patches
