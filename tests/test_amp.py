@@ -3,6 +3,7 @@ import glob
 import logging
 import os.path as osp
 import types
+import warnings
 
 import mmcv
 import numpy as np
@@ -71,6 +72,14 @@ def test_hook_refuses_what_it_cannot_do():
     model = _tiny_model()
     AmpOptimizerHook(dtype='bf16').before_run(_runner(model))
     assert model.amp_dtype == torch.bfloat16
+
+
+def test_float16_hook_builds_its_loss_scaler_without_a_deprecation_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', FutureWarning)
+        hook = AmpOptimizerHook(dtype='float16', loss_scale=dict(init_scale=1024.))
+    assert isinstance(hook.loss_scaler, torch.amp.GradScaler if hasattr(torch.amp, 'GradScaler')
+                      else torch.cuda.amp.GradScaler)
 
 
 def test_training_in_bfloat16_learns_and_resumes(patches, tmp_path):

@@ -9,6 +9,7 @@ bfloat16 (CPU or GPU, no loss scaling needed) or float16 (GPU, dynamic loss scal
 The weights, their gradients, the optimizer state and the loss stay float32, so checkpoints
 are the same as those of float32 training.
 """
+import warnings
 from typing import Optional, Union
 
 import torch
@@ -42,7 +43,11 @@ class AmpOptimizerHook(Fp16OptimizerHook):
                              f'{", ".join(AMP_DTYPES)}')
         self.dtype = AMP_DTYPES[dtype]
         if self.dtype == torch.float16:
-            super().__init__(grad_clip=grad_clip, loss_scale=loss_scale)
+            with warnings.catch_warnings():
+                # mmcv builds torch.cuda.amp.GradScaler, deprecated (torch >= 2.4) for the
+                # same class under torch.amp: the warning would reach every float16 run
+                warnings.simplefilter('ignore', FutureWarning)
+                super().__init__(grad_clip=grad_clip, loss_scale=loss_scale)
         else:  # bfloat16 has float32's range: no loss scaling
             OptimizerHook.__init__(self, grad_clip)
             self.loss_scaler = None
