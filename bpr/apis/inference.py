@@ -205,11 +205,12 @@ def in_passes(model: torch.nn.Module, n: int, batch_size: int,
         size = min(batch_size, getattr(model, 'max_patches_per_pass', batch_size))
         try:
             forward(start, start + size)
-            start += size
-            continue
         except torch.cuda.OutOfMemoryError:
             if size == 1:
                 raise
+        else:
+            start += size
+            continue
         # out of the handler: the failed pass's tensors can be given back
         torch.cuda.empty_cache()
         model.max_patches_per_pass = size // 2

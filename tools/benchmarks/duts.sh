@@ -103,12 +103,13 @@ errors)
     "$WORK/heldout_upper_s2.json" --stride 2 --checkpoint "$CKPT"
   (cd "$WORK" && "$PYTHON" "$ROOT/tools/benchmarks/error_bands.py" heldout_gt.json \
     heldout_coarse.json "heldout_min$MIN_SIZE.json" heldout_upper_s2.json)
+  grids=()
   for g in 32 36 40 42 56; do
     py make_coarse.py "$WORK/heldout_gt.json" "$WORK/heldout_grid$g.json" --grid "$g" --seed 11
+    grids+=("heldout_grid$g.json")
   done
   (cd "$WORK" && py eval.py heldout_gt.json heldout_coarse.json "heldout_min$MIN_SIZE.json" \
-    heldout_grid32.json heldout_grid36.json heldout_grid40.json heldout_grid42.json \
-    heldout_grid56.json) ;;
+    "${grids[@]}") ;;
 scale)
   # x1: every 2nd held-out image as it is; x2: the same at twice the resolution
   py split_coco.py "$WORK/heldout_gt.json" "$WORK/x1_rest_gt.json" "$WORK/x1_gt.json" --every 2

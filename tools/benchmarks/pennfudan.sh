@@ -213,10 +213,11 @@ errors)
   (cd "$WORK" && "$PYTHON" "$ROOT/tools/benchmarks/error_bands.py" val_gt.json \
     val_coarse.json val_refined.json val_upper_s2.json val_upper_s4.json)
   # the refined masks against finer mask heads: the coarse recipe at G x G grids
+  grids=()
   for g in 32 36 40 42 56; do
     py make_coarse.py "$WORK/val_gt.json" "$WORK/val_grid$g.json" --grid "$g" --seed 2
+    grids+=("val_grid$g.json")
   done
-  (cd "$WORK" && py eval.py val_gt.json val_coarse.json val_refined.json val_grid32.json \
-    val_grid36.json val_grid40.json val_grid42.json val_grid56.json) ;;
+  (cd "$WORK" && py eval.py val_gt.json val_coarse.json val_refined.json "${grids[@]}") ;;
 *) echo "unknown step $step" >&2; exit 2 ;;
 esac; done
