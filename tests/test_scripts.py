@@ -33,14 +33,21 @@ def _losses(work_dir):
 
 def test_dist_train_two_cpu_processes(patches, tmp_path):
     work = str(tmp_path / 'work')
+    # lr 0.025 for a total batch of 4, scaled to the 2 x 4 patches run here: 0.05
     proc = run(['bash', 'tools/dist_train.sh', TINY_CONFIG, '2', '--work-dir', work,
-                '--no-validate', '--seed', '0', '--cfg-options', 'runner.max_iters=30',
-                'optimizer.lr=0.05', 'checkpoint_config.interval=30', 'log_config.interval=5'],
+                '--no-validate', '--seed', '0', '--auto-scale-lr', '--cfg-options',
+                'runner.max_iters=30', 'optimizer.lr=0.025', 'auto_scale_lr.base_batch_size=4',
+                'checkpoint_config.interval=30', 'log_config.interval=5'],
                env=dict(DATA_ROOT=patches, PORT='29611'), timeout=900)
     assert osp.isfile(osp.join(work, 'iter_30.pth'))
     text = proc.stdout + proc.stderr
     assert 'SyncBN' not in text or 'replaced by BN' in text
-    assert re.search(r'eta: \d', open(glob.glob(osp.join(work, '*.log'))[0]).read())
+    log = open(glob.glob(osp.join(work, '*.log'))[0]).read()
+    assert re.search(r'eta: \d', log)
+    assert 'Learning rate scaled from 0.025 to 0.05: total batch 8 (2 x 4)' in log
+    rows = [json.loads(line) for line in open(glob.glob(osp.join(work, '*.log.json'))[0])]
+    first_lr = next(r['lr'] for r in rows if r.get('mode') == 'train')
+    assert 0.04 < first_lr <= 0.05, first_lr  # poly from 0.05 at iteration 5 of 30
     losses = _losses(work)
     assert len(losses) >= 4
     assert np.mean(losses[-2:]) < np.mean(losses[:2]), losses
@@ -66,6 +73,32 @@ def test_train_with_bad_data_root_fails_before_building(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode != 0
     assert 'absent' in proc.stderr.strip().splitlines()[-1]
+
+
+def test_scale_lr_follows_the_total_batch():
+    from bpr.apis.train import scale_lr
+    cfg = mmcv.Config.fromfile(osp.join(ROOT, 'configs/bpr/hrnet18s_128.py'))
+    assert cfg.auto_scale_lr == dict(enable=False, base_batch_size=32)  # the paper's 4 x 8
+    assert 'off' in scale_lr(cfg, 4) and cfg.optimizer.lr == 0.01
+    cfg.auto_scale_lr.enable = True
+    assert 'from 0.01 to 0.0025: total batch 8 (1 x 8)' in scale_lr(cfg, 1)
+    cfg.optimizer.lr = 0.01
+    cfg.data.train_dataloader = dict(samples_per_gpu=32)  # mmseg's per-loader override wins
+    scale_lr(cfg, 2)
+    assert cfg.optimizer.lr == pytest.approx(0.02)
+
+
+def test_auto_scale_lr_without_a_base_batch_fails_before_building(patches, tmp_path):
+    proc = subprocess.run(['python', 'tools/train.py', TINY_CONFIG, '--work-dir',
+                           str(tmp_path), '--auto-scale-lr', '--cfg-options',
+                           'auto_scale_lr.base_batch_size=0'], cwd=ROOT,
+                          env=dict(os.environ, DATA_ROOT=patches), capture_output=True,
+                          text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f'error: {TINY_CONFIG}: auto_scale_lr.base_batch_size 0: expected a positive integer '
+        "(the total batch the config's learning rate is meant for)")
+    assert not glob.glob(str(tmp_path / '*.log'))
 
 
 def test_process_group_is_destroyed_before_exit():

@@ -23,6 +23,9 @@ def parse_args(argv=None):
                         help='resume from the latest checkpoint in the work dir')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate checkpoints during training')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help="scale the config's learning rate to the total batch "
+                             '(GPUs x samples per GPU) over auto_scale_lr.base_batch_size')
     parser.add_argument('--seed', type=int, help='random seed')
     parser.add_argument('--deterministic', action='store_true',
                         help='deterministic options for the CUDNN backend')
@@ -40,7 +43,7 @@ def main(argv=None):
     args = parse_args(argv)
     run_training(args.config, args.work_dir, args.resume_from, args.load_from,
                  args.auto_resume, not args.no_validate, args.seed, args.deterministic,
-                 args.cfg_options, args.launcher)
+                 args.cfg_options, args.launcher, args.auto_scale_lr)
 
 
 if __name__ == '__main__':

@@ -16,6 +16,7 @@ from mmseg.datasets import build_dataset
 from mmseg.models import build_segmentor
 from mmseg.utils import build_ddp, get_root_logger
 
+from ..core.io import InputError
 from ..version import __version__
 from .dist import CPUDistributedDataParallel, init_dist
 from .env import collect_env
@@ -95,14 +96,39 @@ def check_data_root(cfg, splits=('train', )) -> None:
         check_patch_folders(ds.img_dir, ds.mask_dir, ds.get('ann_dir'), root)
 
 
+def scale_lr(cfg, world_size: int) -> str:
+    """Scale ``cfg.optimizer.lr`` by the total batch over ``auto_scale_lr.base_batch_size``
+    (the linear scaling rule, as mmdetection's ``--auto-scale-lr``) when
+    ``cfg.auto_scale_lr.enable``; return a line saying what was done."""
+    setting = cfg.get('auto_scale_lr') or {}
+    if not setting.get('enable', False):
+        return 'Automatic scaling of the learning rate: off'
+    base = setting.get('base_batch_size')
+    if not isinstance(base, int) or base < 1:
+        raise ValueError(f'auto_scale_lr.base_batch_size {base!r}: expected a positive integer '
+                         '(the total batch the config\'s learning rate is meant for)')
+    per_gpu = cfg.data.get('train_dataloader', {}).get('samples_per_gpu',
+                                                       cfg.data.samples_per_gpu)
+    batch = per_gpu * world_size
+    lr = cfg.optimizer.lr
+    cfg.optimizer.lr = lr * batch / base
+    return (f'Learning rate scaled from {lr:g} to {cfg.optimizer.lr:g}: total batch {batch} '
+            f'({world_size} x {per_gpu}) for a base batch of {base}')
+
+
 def run_training(config: str, work_dir: str = None, resume_from: str = None,
                  load_from: str = None, auto_resume: bool = False, validate: bool = True,
                  seed: int = None, deterministic: bool = False, cfg_options: dict = None,
-                 launcher: str = 'none') -> None:
-    """What ``tools/train.py`` does: configure, check the data, build, train."""
+                 launcher: str = 'none', auto_scale_lr: bool = False) -> None:
+    """What ``tools/train.py`` does: configure, check the data, build, train.
+
+    ``auto_scale_lr``: scale the learning rate to the total batch (:func:`scale_lr`).
+    """
     cfg = mmcv.Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    if auto_scale_lr:
+        cfg.setdefault('auto_scale_lr', {})['enable'] = True
     cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(config))[0])
     cfg.resume_from = resume_from or cfg.get('resume_from')
@@ -121,6 +147,10 @@ def run_training(config: str, work_dir: str = None, resume_from: str = None,
     cfg.device = device.split(':')[0]
     if cfg.get('cudnn_benchmark', False) and cfg.device == 'cuda':
         torch.backends.cudnn.benchmark = True
+    try:
+        lr_line = scale_lr(cfg, len(cfg.gpu_ids))
+    except ValueError as err:
+        raise InputError(f'{config}: {err}') from None
 
     mmcv.mkdir_or_exist(osp.abspath(cfg.work_dir))
     cfg.dump(osp.join(cfg.work_dir, osp.basename(config)))
@@ -146,6 +176,7 @@ def run_training(config: str, work_dir: str = None, resume_from: str = None,
     set_random_seed(seed, deterministic=deterministic)
     cfg.seed = seed
     logger.info(f'Set random seed to {seed}, deterministic: {deterministic}')
+    logger.info(lr_line)
 
     datasets = [build_dataset(cfg.data.train)]
     model = build_segmentor(cfg.model, train_cfg=cfg.get('train_cfg'),
