@@ -15,7 +15,7 @@
 # 2. pytest -m gpu (training on one GPU and with dist_train.sh, float32/float16/bfloat16,
 #    resume, validation during training, dist_test.sh and inference equal to the CPU);
 # 3. training seconds per iteration, float32 vs bfloat16 autocast at 32 and 64 patches per GPU,
-#    then NCHW vs NHWC at 8, 32 and 64;
+#    then NCHW vs NHWC at 8, 32 and 64, and at 128 and 256 for hrnet18s_128;
 # 4. the original's settings in fp16, 4 workers.
 # Reports go to OUT_DIR (gpu_tests.txt, gpu_speed.md, steps.txt).
 set -euo pipefail
@@ -64,6 +64,10 @@ if want train; then
     --configs configs/bpr/hrnet18s_128.py configs/bpr/hrnet48_256.py --out "$OUT/gpu_speed.md"
   step "$PYTHON" tools/benchmarks/bench_train.py --device cuda --batch 8 32 64 --iters 10 \
     --configs configs/bpr/hrnet18s_128.py configs/bpr/hrnet48_256.py --out "$OUT/gpu_speed.md"
+  # the small network is bound by kernel launches at 64: what larger batches (--auto-scale-lr)
+  # buy in patches per second
+  step "$PYTHON" tools/benchmarks/bench_train.py --device cuda --batch 128 256 --iters 10 \
+    --configs configs/bpr/hrnet18s_128.py --out "$OUT/gpu_speed.md"
 fi
 if want speed; then
   step "$PYTHON" tools/benchmarks/bench_pipeline.py --images 8 --instances 20 --workers 4 \
