@@ -79,6 +79,28 @@ def test_polygon_input_is_accepted(coco, model, tmp_path):
     assert len(refined) == len(coarse)
 
 
+def test_lvis_images_are_found_by_their_coco_url(coco, model, tmp_path):
+    # LVIS's images have a coco_url and no file_name; the images lie in the COCO root's split
+    gt = json.load(open(coco['gt']))
+    os.makedirs(tmp_path / 'val2017')
+    for img in gt['images']:
+        shutil.copy(osp.join(coco['img_dir'], img['file_name']), tmp_path / 'val2017')
+        img['coco_url'] = f'http://images.cocodataset.org/val2017/{img.pop("file_name")}'
+    lvis = str(tmp_path / 'lvis.json')
+    json.dump(gt, open(lvis, 'w'))
+    refined = refine_coco_file(model, coco['coarse'], str(tmp_path / 'o.json'), lvis,
+                               str(tmp_path), CFG, progress=False)
+    assert refined == refine_coco_file(model, coco['coarse'], str(tmp_path / 'c.json'),
+                                       coco['gt'], coco['img_dir'], CFG, progress=False)
+    gt['images'][1]['coco_url'] = 'http://images.cocodataset.org/../img_1.png'
+    json.dump(gt, open(lvis, 'w'))
+    with pytest.raises(InputError, match=re.escape(
+            "images[1] has coco_url 'http://images.cocodataset.org/../img_1.png', not "
+            ".../split/name")):
+        refine_coco_file(model, coco['coarse'], str(tmp_path / 'x.json'), lvis,
+                         str(tmp_path), CFG, progress=False)
+
+
 def _bad_inputs(coco, tmp_path):
     coarse = json.load(open(coco['coarse']))
     gt = json.load(open(coco['gt']))

@@ -150,12 +150,24 @@ def check_output(path: str, inputs: Iterable[str] = (), folder: bool = False) ->
 
 
 def load_gt(path: str) -> dict:
-    """A COCO instances JSON, checked for the fields the pipeline uses."""
+    """A COCO instances JSON, checked for the fields the pipeline uses.
+
+    LVIS's images have no ``file_name``: it is taken from their ``coco_url`` as
+    ``split/name`` (``val2017/000000397133.jpg``, relative to the COCO root), as mmdetection
+    and detectron2 do.
+    """
     gt = load_json(path, 'ground-truth')
     if not isinstance(gt, dict) or not isinstance(gt.get('images'), list):
         raise InputError(f'{path}: not a COCO ground-truth file (no "images" list)')
     for i, img in enumerate(gt['images']):
-        if not all(k in img for k in ('id', 'file_name', 'height', 'width')):
+        if isinstance(img, dict) and 'file_name' not in img and 'coco_url' in img:
+            parts = str(img['coco_url']).split('/')[-2:]
+            if len(parts) < 2 or any(p in ('', '.', '..') for p in parts):
+                raise InputError(f'{path}: images[{i}] has coco_url {img["coco_url"]!r}, '
+                                 'not .../split/name')
+            img['file_name'] = '/'.join(parts)
+        if not isinstance(img, dict) or not all(
+                k in img for k in ('id', 'file_name', 'height', 'width')):
             raise InputError(f'{path}: images[{i}] lacks id/file_name/height/width')
     gt.setdefault('annotations', [])
     return gt
