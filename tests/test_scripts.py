@@ -386,6 +386,24 @@ def test_bench_train_compares_variants(tmp_path, amp, variants):
                      report, re.M)
 
 
+def test_bench_loader_times_every_step_and_the_loader(patches, tmp_path):
+    out = tmp_path / 'loader.md'
+    run(['python', 'tools/benchmarks/bench_loader.py', patches, '--config', TINY_CONFIG,
+         '--patches', '12', '--batch', '4', '--workers', '0', '1', '--repeat', '2',
+         '--out', str(out)])
+    report = out.read_text()
+    assert 'median (min-max) of 2 passes' in report
+    steps = re.findall(r'^\| ([A-Za-z]\w*) \| ([\d.]+) \(([\d.]+)-([\d.]+)\) \|$', report,
+                       re.M)
+    names = [name for name, *_ in steps]
+    assert names[:3] == ['LoadImageFromFile', 'LoadAnnotations', 'LoadCoarseMask'], report
+    assert all(0 < float(lo) <= float(mid) <= float(hi) for _, mid, lo, hi in steps), report
+    total = re.search(r'\| \*\*all\*\* \| \*\*([\d.]+) ', report)
+    assert float(total[1]) == pytest.approx(sum(float(mid) for _, mid, *_ in steps), rel=0.2)
+    for workers in ('0', '1'):
+        assert re.search(rf'^\| {workers} \| [\d,]+ \([\d,]+-[\d,]+\) \|$', report, re.M), report
+
+
 def test_inference_coco_sh_passes_options_and_sampling(coco, tmp_path):
     """Options after the arguments reach the model (flip TTA), SAMPLING the patch boxes."""
     from bpr.apis import init_refiner
