@@ -397,8 +397,10 @@ def test_bench_loader_times_every_step_and_the_loader(patches, tmp_path):
                        re.M)
     names = [name for name, *_ in steps]
     assert names[:3] == ['LoadImageFromFile', 'LoadAnnotations', 'LoadCoarseMask'], report
-    assert all(0 < float(lo) <= float(mid) <= float(hi) for _, mid, lo, hi in steps), report
+    # a step of a few microseconds may round to 0.000 ms
+    assert all(0 <= float(lo) <= float(mid) <= float(hi) for _, mid, lo, hi in steps), report
     total = re.search(r'\| \*\*all\*\* \| \*\*([\d.]+) ', report)
+    assert float(total[1]) > 0
     assert float(total[1]) == pytest.approx(sum(float(mid) for _, mid, *_ in steps), rel=0.2)
     for workers in ('0', '1'):
         assert re.search(rf'^\| {workers} \| [\d,]+ \([\d,]+-[\d,]+\) \|$', report, re.M), report
