@@ -69,6 +69,9 @@ def main(argv=None):
     dataset = build_dataset(cfg.data.train)
     rng = np.random.RandomState(0)
     sample = rng.choice(len(dataset), min(args.patches, len(dataset)), replace=False)
+    if len(sample) < 2 * args.batch:  # the first batch is not timed
+        parser.error(f'{len(sample)} patches: the loader needs at least 2 batches of '
+                     f'{args.batch}')
     first = pipeline_pass(dataset, sample).sum()
     passes = np.stack([pipeline_pass(dataset, sample) for _ in range(args.repeat)])
     per_patch = passes * 1e3 / len(sample)  # ms
