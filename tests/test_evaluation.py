@@ -129,6 +129,19 @@ def test_eval_cli_prints_side_by_side(tmp_path):
     metrics = json.load(open(out))
     assert metrics['good.json']['bAP'] == pytest.approx(100.0)
     assert metrics['bad.json']['bAP'] < metrics['good.json']['bAP']
+    assert 'LVIS' not in proc.stderr
+    # LVIS's federated ground truth: the same figures, with a note that they are COCO's
+    lvis = _gt(masks)
+    lvis['images'][0].update(neg_category_ids=[2], not_exhaustive_category_ids=[])
+    json.dump(lvis, open(gt_path, 'w'))
+    proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools/eval.py'), str(gt_path),
+                           *files], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f'note: {gt_path} is LVIS ground truth: these are COCO figures, every category counted '
+        "in every image; LVIS's own AP is federated (lvis-api)")
+    assert proc.stdout.splitlines()[0] == header
 
 
 def test_upper_bound_improves_and_keeps_everything(coco):

@@ -8,15 +8,19 @@ instancesonly_filtered_gtFine_*.json). AP/AP50/AP75: pycocotools. bAP*: Boundary
 (d = 2% of the image diagonal; a detection matches on min(mask IoU, boundary IoU)). AF*: AP
 computed with the boundary F-score (tolerance ceil(0.00088 x diagonal) px) as the overlap.
 mIoU/mBIoU: mean mask IoU / Boundary IoU of each result with its best-matching GT instance.
-With --gtfine, csAP/csAP50 come from cityscapesScripts' own evaluation.
+With --gtfine, csAP/csAP50 come from cityscapesScripts' own evaluation. LVIS ground truth
+gets COCO's figures too, with a note: LVIS's own AP is federated (lvis-api).
 """
 import argparse
 import os.path as osp
+import sys
 
 from bpr.core.cityscapes import cityscapes_to_coco
 from bpr.core.io import check_output, cli, dump_json, load_gt, load_results
 from bpr.evaluation import cityscapes_ap, coco_mask_metrics
 
+# image fields of LVIS's federated annotation (categories verified absent / not exhaustive)
+LVIS_FIELDS = ('neg_category_ids', 'not_exhaustive_category_ids')
 SHOWN = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'bAP', 'bAP50', 'bAP75', 'bAPs', 'bAPm',
          'bAPl', 'AF', 'AF50', 'AF75', 'mIoU', 'mBIoU', 'csAP', 'csAP50')
 
@@ -54,6 +58,10 @@ def main(argv=None):
     if args.out:
         check_output(args.out, [args.gt_json, *args.results])
     gt = load_gt(args.gt_json)
+    if any(f in img for img in gt['images'] for f in LVIS_FIELDS):
+        print(f'note: {args.gt_json} is LVIS ground truth: these are COCO figures, every '
+              "category counted in every image; LVIS's own AP is federated (lvis-api)",
+              file=sys.stderr)
     metrics = {osp.basename(osp.normpath(p)): evaluate(args.gt_json, gt, p,
                                                        args.dilation_ratio, args.gtfine)
                for p in args.results}
