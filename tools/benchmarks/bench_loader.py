@@ -84,8 +84,8 @@ def main(argv=None):
         lines.append(f'| {type(step).__name__} | {median_spread(per_patch[:, k], fmt=".3f")} |')
     totals = per_patch.sum(1)
     lines += [f'| **all** | **{median_spread(totals, fmt=".3f")}** |', '',
-              f'One worker: {1e3 / statistics.median(totals):,.0f} patches / s '
-              f'(the first pass, its files perhaps not yet cached: {len(sample) / first:,.0f}).', '',
+              f'One worker: {1e3 / statistics.median(totals):,.0f} patches / s (the first '
+              f'pass, its files perhaps not yet cached: {len(sample) / first:,.0f}).', '',
               f'| DataLoader workers | patches / s (batches of {args.batch}) |', '|---:|---:|']
     subset = torch.utils.data.Subset(dataset, sample)  # the patches of the cache
     for workers in args.workers:
