@@ -40,14 +40,14 @@ def test_default_model_improves_a_clear_edge():
     coarse = coarsen(gt, (60, 50, 262, 232), grid=12)
     model = init_refiner(device='cpu')
     refined = refine(model, img, coarse[None])[0]
-    # measured: 0.703 -> 0.785 (0.800 with 64-px patches); an identity refiner: +0
+    # measured: 0.703 -> 0.831 (0.856 with 64-px patches); an identity refiner: +0
     assert _boundary_iou(refined, gt) > _boundary_iou(coarse, gt) + 0.02
 
 
 def test_default_model_carries_its_test_settings():
     """The released test settings (meta) are the defaults; the caller's values win."""
     model = init_refiner(device='cpu')
-    own = (192, 0.55, 48, 10, 0.125)
+    own = (160, 0.55, 48, 10, 0.125)
     assert (model.min_size, model.iou_thresh, model.patch_size, model.min_part,
             model.patch_ratio) == own
     assert [d for d, _ in patch_views(model.cfg).flips] == [None, 'horizontal']
@@ -69,7 +69,7 @@ def test_default_model_carries_its_test_settings():
 
 def test_small_instances_keep_their_coarse_mask():
     """An instance below min_size passes through untouched; a large one is refined. The
-    default model carries its measured min_size (192 px) in its checkpoint."""
+    default model carries its measured min_size (160 px) in its checkpoint."""
     rng = np.random.default_rng(1)
     h, w = 240, 320
     img = rng.integers(90, 130, (h, w, 3), dtype=np.uint8)
@@ -83,7 +83,7 @@ def test_small_instances_keep_their_coarse_mask():
     coarse_large = coarsen(large, (30, 50, 270, 200), grid=12)
     masks = np.stack([coarse_large, small])
     model = init_refiner(device='cpu')
-    assert model.min_size == 192
+    assert model.min_size == 160
     kept = refine(model, img, masks)
     assert np.array_equal(kept[1], small)
     assert np.array_equal(refine(model, img, masks, min_size=32)[1], small)
