@@ -13,6 +13,9 @@ model averaged with the one it started from (WiSE-FT), which keeps what fine-tun
 domain would forget. ``--recalibrate`` then re-estimates the BatchNorm statistics of those
 averaged weights on the training patches (``DATA_ROOT``, as for training).
 
+The training config kept in the meta loses its run's absolute paths (``data_root``,
+``work_dir``, ``load_from``, ``resume_from``: their last component stays).
+
 Prints the SHA-256 of the result (first 8 hex digits are the usual file-name suffix).
 """
 import argparse
@@ -24,7 +27,8 @@ import torch
 from bpr.apis import DEFAULT_CONFIG
 from bpr.apis.inference import ReleaseSettings, add_test_options
 from bpr.apis.recalibrate import recalibrated_state
-from bpr.core.checkpoint import interpolate_weights, load_file, state_dict_of
+from bpr.core.checkpoint import (interpolate_weights, load_file, portable_config,
+                                 state_dict_of)
 from bpr.core.io import atomic_write, check_output, cli, int_arg
 
 TEST_SETTINGS = ReleaseSettings._fields
@@ -65,6 +69,8 @@ def main(argv=None):
             ('CLASSES', 'PALETTE', 'iter', 'epoch', 'mmseg_version', 'config', 'seed', 'time',
              'interpolated', 'bn_recalibrated') + TEST_SETTINGS}
     meta.update({k: v for k in TEST_SETTINGS if (v := getattr(args, k)) is not None})
+    if isinstance(meta.get('config'), str):
+        meta['config'] = portable_config(meta['config'])
     if args.base:
         meta['interpolated'] = dict(base=os.path.basename(args.base), alpha=args.alpha)
     if args.recalibrate:

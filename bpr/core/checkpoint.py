@@ -143,3 +143,14 @@ def interpolate_weights(base: dict, tuned: dict, alpha: float, base_name: str = 
         raise InputError(f'{base_name}: not the same network as the fine-tuned checkpoint')
     return {k: (base[k].float() * (1 - alpha) + v.float() * alpha).to(v.dtype)
             if v.is_floating_point() else v for k, v in tuned.items()}
+
+
+# the settings of a training run that name its machine's folders rather than the model
+_RUN_PATHS = re.compile(r"\b(data_root|work_dir|load_from|resume_from)(\s*=\s*)'(/[^']*)'")
+
+
+def portable_config(text: str) -> str:
+    """A training config's text (a checkpoint's ``meta['config']``) with the absolute paths
+    of its run (patches, work dir, start checkpoint) cut to their last component, so that a
+    released checkpoint names no folder of the machine that trained it."""
+    return _RUN_PATHS.sub(lambda m: f"{m[1]}{m[2]}'{osp.basename(m[3].rstrip('/'))}'", text)
