@@ -9,6 +9,8 @@ import torch
 from mmcv.cnn.utils import revert_sync_batchnorm
 from mmcv.runner import load_checkpoint
 from mmseg.models import BACKBONES, SEGMENTORS, build_backbone, build_segmentor
+from mmseg.core import build_pixel_sampler
+from mmseg.core.seg.builder import PIXEL_SAMPLERS
 from mmseg.datasets import DATASETS, PIPELINES
 
 import bpr  # noqa: F401
@@ -41,6 +43,7 @@ def test_modules_registered():
     assert SEGMENTORS.get('EncoderDecoderRefine') is not None
     assert DATASETS.get('RefineDataset') is not None
     assert PIPELINES.get('LoadCoarseMask') is not None
+    assert PIXEL_SAMPLERS.get('OutlineWeightSampler') is not None
 
 
 def test_configs_import_bpr_for_stock_tools():
@@ -110,6 +113,64 @@ def test_forward_backward_and_test_output(name):
     with torch.no_grad():
         other = model([img], [metas], coarse_mask=[-mask], return_loss=False)
     assert not np.allclose(out[0], other[0])
+
+
+def near_outline_by_brute_force(label, valid, radius):
+    h, w = label.shape
+    near = np.zeros_like(valid)
+    for y, x in zip(*np.nonzero(valid)):
+        ys, xs = slice(max(y - radius, 0), y + radius + 1), slice(max(x - radius, 0), x + radius + 1)
+        near[y, x] = len(np.unique(label[ys, xs][valid[ys, xs]])) > 1
+    return near
+
+
+@pytest.mark.parametrize('radius', [1, 2])
+def test_outline_sampler_weights_the_pixels_near_a_class_change(radius):
+    head = type('Head', (), {'ignore_index': 255})()
+    sampler = build_pixel_sampler(dict(type='OutlineWeightSampler', weight=5, radius=radius),
+                                  context=head)
+    rng = np.random.default_rng(0)
+    label = np.zeros((2, 24, 24), np.int64)
+    label[0, 6:15, 4:20] = 1
+    label[1] = rng.integers(0, 2, (24, 24))
+    label[1, 3:6, 3:6] = 255  # ignored: neither class, weight 0
+    weight = sampler.sample(torch.zeros(2, 2, 24, 24), torch.from_numpy(label)[:, None]).numpy()
+    valid = label != 255
+    near = np.stack([near_outline_by_brute_force(lab, v, radius) for lab, v in zip(label, valid)])
+    assert weight.shape == (2, 24, 24)
+    assert (weight[~valid] == 0).all()
+    assert weight[valid].mean() == pytest.approx(1.0, rel=1e-5)
+    # five times the weight near the outline, wherever the brute force finds it
+    assert np.allclose(weight[near], 5 * weight[valid & ~near].max())
+    assert np.allclose(weight[valid & ~near], weight[valid & ~near].min())
+    # the rectangle's rings inside and outside, radius px wide: (9+2r)(16+2r) - (9-2r)(16-2r)
+    assert near[0].sum() == 100 * radius
+    # a patch of one class has no outline: every valid pixel weighs 1
+    flat = sampler.sample(torch.zeros(1, 2, 8, 8), torch.ones(1, 1, 8, 8, dtype=torch.long))
+    assert torch.equal(flat, torch.ones(1, 8, 8))
+    with pytest.raises(ValueError, match='radius'):
+        build_pixel_sampler(dict(type='OutlineWeightSampler', radius=0), context=head)
+
+
+def test_cpu_continuation_config_trains_with_the_outline_weights():
+    cfg = mmcv.Config.fromfile(osp.join(ROOT, 'configs/bpr/hrnet18s_128_diverse_cpu.py'))
+    assert cfg.optimizer_config.type == 'AmpOptimizerHook'
+    assert cfg.model.backbone.norm_eval and cfg.model.pretrained is None
+    model = revert_sync_batchnorm(build_segmentor(cfg.model))
+    torch.manual_seed(0)
+    img = torch.randn(2, 3, 64, 64)
+    mask = torch.randint(0, 2, (2, 1, 64, 64)).float() * 2 - 1
+    gt = torch.zeros(2, 1, 64, 64, dtype=torch.long)
+    gt[:, :, 16:48, 20:40] = 1
+    metas = [dict(img_shape=(64, 64, 3), ori_shape=(64, 64, 3), pad_shape=(64, 64, 3),
+                  flip=False)] * 2
+    model.train()
+    weighted = model(img, metas, gt_semantic_seg=gt, coarse_mask=mask)['decode.loss_ce']
+    weighted.backward()
+    assert torch.isfinite(weighted)
+    model.decode_head.sampler = None
+    plain = model(img, metas, gt_semantic_seg=gt, coarse_mask=mask)['decode.loss_ce']
+    assert not torch.isclose(weighted, plain)
 
 
 def test_label_output_and_no_mask_ablation():

@@ -4,7 +4,7 @@
 #   DATA=path/to/data WORK=/tmp/bpr_duts bash tools/benchmarks/duts.sh [STEP...]
 #
 # DATA holds duts_tr/, pennfudan/ and coco128/ (COCO form).
-# Steps (default: data small errors pictures; scale on request):
+# Steps (default: data small errors pictures; scale, train, cpu and tune on request):
 #   data   every 20th image by file name is held out (never trained on): heldout_gt.json;
 #          train_gt.json is the rest. Mask R-CNN-like coarse masks (28x28 grid) of the held-out
 #          images.
@@ -42,7 +42,14 @@
 #          TEST_FLIP=0.
 #          Evaluate it with CKPT=WORK/default.pth and the `small` steps of this script and of
 #          pennfudan.sh.
-#   tune   (after train with TRAIN_EVERY > 1) choose ALPHA on a tuning split that neither the
+#   cpu    (after data) CKPT continued on a CPU (GPUS processes) with
+#          configs/bpr/hrnet18s_128_diverse_cpu.py (8 patches per process, bfloat16, the loss
+#          stressed near the outlines, 5,000 iterations unless ITERS): every DUTS-TR training
+#          photograph but the tuning split of `tune` (for a run on every TRAIN_EVERY-th one,
+#          default 3), one of the five coarse draws each (the i-th by file name: draw i mod 5),
+#          Penn-Fudan train and COCO128 with all five; released as `train` does, averaged with
+#          BASE (default CKPT) at ALPHA (default 0.5). Then `tune` with BASE=CKPT.
+#   tune   (after train with TRAIN_EVERY > 1, or cpu) choose ALPHA on a tuning split that neither the
 #          training nor the validation sets touch: every 16th DUTS-TR training image that the
 #          fine-tuning did not use. For each of ALPHAS (default 0.5 0.7 0.85): released as
 #          above, then measured at MIN_SIZE (WORK/metrics_tune.json). The rule: the largest
@@ -71,6 +78,39 @@ release() {  # release OUT ALPHA: the fine-tuned weights averaged with BASE's, s
     --patch-ratio "${TEST_PATCH_RATIO:-0.125}" \
     --min-part "${TEST_MIN_PART:-10}" \
     --base "${BASE:-$CKPT}" --alpha "$2" "${recal[@]}"
+}
+# the five coarse-mask recipes of the default model's training:
+# grid, dilate/erode up to px, boundary noise px, thin parts removed px, seed
+DRAWS=("28 0 0 0 1" "28 2 1.0 0 2" "20 3 1.5 5 3" "14 0 1.0 0 4" "28 4 0 7 5")
+mix_gt() {  # mix_gt DUTS_GT...: WORK/mix_gt.json (with Penn-Fudan train and COCO128) and the
+  # validation patches' ground truth (the held-out split: only for the prepare step's form)
+  local duts=()
+  for gt in "$@"; do duts+=("$gt:duts_tr/images/"); done
+  py combine_coco.py "$WORK/mix_gt.json" "${duts[@]}" \
+    "$DATA/pennfudan/annotations/instances_train.json:pennfudan/images/" \
+    "$DATA/coco128/annotations/instances.json:coco128/images/"
+  py combine_coco.py "$WORK/val_gt.json" "$WORK/heldout_gt.json:duts_tr/images/"
+  py make_coarse.py "$WORK/val_gt.json" "$WORK/val_coarse.json" --seed 11
+}
+coarse_draw() {  # coarse_draw GT DRAW SEED_OFFSET: one draw of every instance of GT, in parts
+  local grid morph noise thin seed
+  read -r grid morph noise thin seed <<<"${DRAWS[$2]}"; seed=$((seed + $3))
+  py make_coarse.py "$1" "$WORK/mix_coarse_$seed.json" --grid "$grid" --morph "$morph" \
+    --noise "$noise" --thin "$thin" --seed "$seed" --jitter 0.08
+  parts+=("$WORK/mix_coarse_$seed.json")
+}
+fit() {  # fit CONFIG: the patches of the coarse draws in parts, then CKPT fine-tuned on them
+  "$PYTHON" -c "import json, sys; json.dump(sum((json.load(open(f)) for f in sys.argv[2:]), []),
+    open(sys.argv[1], 'w'))" "$WORK/mix_coarse.json" "${parts[@]}"
+  IMG_DIR_TRAIN=$DATA IMG_DIR_VAL=$DATA GT_JSON_TRAIN=$WORK/mix_gt.json \
+    GT_JSON_VAL=$WORK/val_gt.json IOU_THRESH=0.25 \
+    sh "$ROOT/tools/prepare_dataset_coco.sh" "$WORK/mix_coarse.json" "$WORK/val_coarse.json" \
+    "$WORK/mix"
+  # shellcheck disable=SC2086
+  DATA_ROOT=$WORK/mix/patches bash "$ROOT/tools/dist_train.sh" "$1" "$GPUS" \
+    --work-dir "$WORK/train" --load-from "$CKPT" --seed 0 --no-validate \
+    --cfg-options ${ITERS:+runner.max_iters=$ITERS} checkpoint_config.interval=500 \
+    ${OPTIONS:-}
 }
 refine() {  # refine COARSE OUT [OPTIONS]
   IMG_DIR=$DATA/duts_tr/images GT_JSON=$WORK/heldout_gt.json GPUS=$GPUS \
@@ -150,23 +190,9 @@ train)
       --every "$TRAIN_EVERY"
     subset=$WORK/train_subset_gt.json
   fi
-  py combine_coco.py "$WORK/mix_gt.json" "$subset:duts_tr/images/" \
-    "$DATA/pennfudan/annotations/instances_train.json:pennfudan/images/" \
-    "$DATA/coco128/annotations/instances.json:coco128/images/"
-  py combine_coco.py "$WORK/val_gt.json" "$WORK/heldout_gt.json:duts_tr/images/"
-  py make_coarse.py "$WORK/val_gt.json" "$WORK/val_coarse.json" --seed 11
+  mix_gt "$subset"
   parts=()
-  # grid, dilate/erode up to px, boundary noise px, thin parts removed px, seed
-  draws=("28 0 0 0 1" "28 2 1.0 0 2" "20 3 1.5 5 3" "14 0 1.0 0 4" "28 4 0 7 5")
-  coarse_draws() {  # coarse_draws GT SEED_OFFSET: the five draws of every instance of GT
-    for draw in "${draws[@]}"; do
-      read -r grid morph noise thin seed <<<"$draw"; seed=$((seed + $2))
-      py make_coarse.py "$1" "$WORK/mix_coarse_$seed.json" --grid "$grid" --morph "$morph" \
-        --noise "$noise" --thin "$thin" --seed "$seed" --jitter 0.08
-      parts+=("$WORK/mix_coarse_$seed.json")
-    done
-  }
-  coarse_draws "$WORK/mix_gt.json" 0
+  for i in "${!DRAWS[@]}"; do coarse_draw "$WORK/mix_gt.json" "$i" 0; done
   pf_rounds=${PF_ROUNDS:-0}
   if [ "$pf_rounds" -gt 0 ]; then
     # PF_ROUNDS more rounds of the five draws for Penn-Fudan's persons alone (same image ids)
@@ -176,21 +202,33 @@ json.dump(dict(g, images=[i for i in g['images'] if i['id'] in ids],
                annotations=[a for a in g['annotations'] if a['image_id'] in ids]),
           open(sys.argv[2], 'w'))" "$WORK/mix_gt.json" "$WORK/pf_gt.json"
     for round in $(seq "$pf_rounds"); do
-      coarse_draws "$WORK/pf_gt.json" $((10 * round))
+      for i in "${!DRAWS[@]}"; do coarse_draw "$WORK/pf_gt.json" "$i" $((10 * round)); done
     done
   fi
-  "$PYTHON" -c "import json, sys; json.dump(sum((json.load(open(f)) for f in sys.argv[2:]), []),
-    open(sys.argv[1], 'w'))" "$WORK/mix_coarse.json" "${parts[@]}"
-  IMG_DIR_TRAIN=$DATA IMG_DIR_VAL=$DATA GT_JSON_TRAIN=$WORK/mix_gt.json \
-    GT_JSON_VAL=$WORK/val_gt.json IOU_THRESH=0.25 \
-    sh "$ROOT/tools/prepare_dataset_coco.sh" "$WORK/mix_coarse.json" "$WORK/val_coarse.json" \
-    "$WORK/mix"
-  # shellcheck disable=SC2086
-  DATA_ROOT=$WORK/mix/patches bash "$ROOT/tools/dist_train.sh" \
-    "$ROOT/configs/bpr/hrnet18s_128_diverse.py" "$GPUS" --work-dir "$WORK/train" \
-    --load-from "$CKPT" --seed 0 --no-validate --cfg-options ${ITERS:+runner.max_iters=$ITERS} \
-    checkpoint_config.interval=500 ${OPTIONS:-}
+  fit "$ROOT/configs/bpr/hrnet18s_128_diverse.py"
   release "$WORK/default.pth" "${ALPHA:-0.7}" ;;
+cpu)
+  # the tuning split of `tune` for a run on every TRAIN_EVERY-th photograph (default 3, as
+  # the default model's last GPU run) is left out; the rest is trained on
+  py split_coco.py "$WORK/train_gt.json" "$WORK/train_unused_gt.json" \
+    "$WORK/train_subset_gt.json" --every "${TRAIN_EVERY:-3}"
+  py split_coco.py "$WORK/train_unused_gt.json" "$WORK/tune_rest_gt.json" \
+    "$WORK/tune_gt.json" --every 16
+  mix_gt "$WORK/train_subset_gt.json" "$WORK/tune_rest_gt.json"
+  # one draw per photograph (the i-th by file name gets draw i mod 5), all five per instance
+  # of Penn-Fudan and COCO128: a fifth of the patches that five draws of each would give
+  "$PYTHON" -c "import json, sys; g = json.load(open(sys.argv[1]))
+duts = sorted(i['file_name'] for i in g['images'] if i['file_name'].startswith('duts_tr/'))
+for k in range(5):
+    ids = {i['id'] for i in g['images']
+           if not i['file_name'].startswith('duts_tr/') or i['file_name'] in set(duts[k::5])}
+    json.dump(dict(g, images=[i for i in g['images'] if i['id'] in ids],
+                   annotations=[a for a in g['annotations'] if a['image_id'] in ids]),
+              open(f'{sys.argv[2]}{k}.json', 'w'))" "$WORK/mix_gt.json" "$WORK/mix_gt_draw"
+  parts=()
+  for i in "${!DRAWS[@]}"; do coarse_draw "$WORK/mix_gt_draw$i.json" "$i" 0; done
+  fit "$ROOT/configs/bpr/hrnet18s_128_diverse_cpu.py"
+  release "$WORK/default.pth" "${ALPHA:-0.5}" ;;
 tune)
   [ -f "$WORK/train_unused_gt.json" ] ||
     { echo "tune: run the train step with TRAIN_EVERY > 1 first" >&2; exit 2; }
