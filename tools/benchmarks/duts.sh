@@ -48,10 +48,11 @@
 #          photograph but the tuning split of `tune` (for a run on every TRAIN_EVERY-th one,
 #          default 3), one of the five coarse draws each (the i-th by file name: draw i mod 5),
 #          Penn-Fudan train and COCO128 with all five; released as `train` does, averaged with
-#          BASE (default CKPT) at ALPHA (default 0.5). Then `tune` with BASE=CKPT.
-#   tune   (after train with TRAIN_EVERY > 1, or cpu) choose ALPHA on a tuning split that neither the
-#          training nor the validation sets touch: every 16th DUTS-TR training image that the
-#          fine-tuning did not use. For each of ALPHAS (default 0.5 0.7 0.85): released as
+#          BASE (default CKPT) at ALPHA (default 0.5); `tune` then chooses ALPHA.
+#          (`train` and `cpu` write the same files: a WORK for each.)
+#   tune   (after train with TRAIN_EVERY > 1, or after cpu) choose ALPHA on a tuning split that
+#          neither the training nor the validation sets touch: every 16th DUTS-TR training image
+#          that the fine-tuning did not use. For each of ALPHAS (default 0.5 0.7 0.85): released as
 #          above, then measured at MIN_SIZE (WORK/metrics_tune.json). The rule: the largest
 #          ALPHA with no size bucket below the coarse input there.
 set -euo pipefail
@@ -220,8 +221,9 @@ cpu)
   "$PYTHON" -c "import json, sys; g = json.load(open(sys.argv[1]))
 duts = sorted(i['file_name'] for i in g['images'] if i['file_name'].startswith('duts_tr/'))
 for k in range(5):
+    drawn = set(duts[k::5])
     ids = {i['id'] for i in g['images']
-           if not i['file_name'].startswith('duts_tr/') or i['file_name'] in set(duts[k::5])}
+           if not i['file_name'].startswith('duts_tr/') or i['file_name'] in drawn}
     json.dump(dict(g, images=[i for i in g['images'] if i['id'] in ids],
                    annotations=[a for a in g['annotations'] if a['image_id'] in ids]),
               open(f'{sys.argv[2]}{k}.json', 'w'))" "$WORK/mix_gt.json" "$WORK/mix_gt_draw"
@@ -231,7 +233,7 @@ for k in range(5):
   release "$WORK/default.pth" "${ALPHA:-0.5}" ;;
 tune)
   [ -f "$WORK/train_unused_gt.json" ] ||
-    { echo "tune: run the train step with TRAIN_EVERY > 1 first" >&2; exit 2; }
+    { echo "tune: run the train step with TRAIN_EVERY > 1 or the cpu step first" >&2; exit 2; }
   py split_coco.py "$WORK/train_unused_gt.json" "$WORK/tune_rest_gt.json" \
     "$WORK/tune_gt.json" --every 16
   py make_coarse.py "$WORK/tune_gt.json" "$WORK/tune_coarse.json" --seed 11
