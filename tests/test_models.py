@@ -8,9 +8,9 @@ import pytest
 import torch
 from mmcv.cnn.utils import revert_sync_batchnorm
 from mmcv.runner import load_checkpoint
-from mmseg.models import BACKBONES, SEGMENTORS, build_backbone, build_segmentor
 from mmseg.core import build_pixel_sampler
 from mmseg.core.seg.builder import PIXEL_SAMPLERS
+from mmseg.models import BACKBONES, SEGMENTORS, build_backbone, build_segmentor
 from mmseg.datasets import DATASETS, PIPELINES
 
 import bpr  # noqa: F401
@@ -116,11 +116,10 @@ def test_forward_backward_and_test_output(name):
 
 
 def near_outline_by_brute_force(label, valid, radius):
-    h, w = label.shape
     near = np.zeros_like(valid)
     for y, x in zip(*np.nonzero(valid)):
-        ys, xs = slice(max(y - radius, 0), y + radius + 1), slice(max(x - radius, 0), x + radius + 1)
-        near[y, x] = len(np.unique(label[ys, xs][valid[ys, xs]])) > 1
+        window = np.s_[max(y - radius, 0):y + radius + 1, max(x - radius, 0):x + radius + 1]
+        near[y, x] = len(np.unique(label[window][valid[window]])) > 1
     return near
 
 
