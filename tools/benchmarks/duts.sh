@@ -100,9 +100,9 @@ coarse_draw() {  # coarse_draw GT DRAW SEED_OFFSET: one draw of every instance o
     --noise "$noise" --thin "$thin" --seed "$seed" --jitter 0.08
   parts+=("$WORK/mix_coarse_$seed.json")
 }
-fit() {  # fit CONFIG: the patches of the coarse draws in parts, then CKPT fine-tuned on them
+fit() {  # fit CONFIG COARSE...: the patches of the coarse draws, then CKPT fine-tuned on them
   "$PYTHON" -c "import json, sys; json.dump(sum((json.load(open(f)) for f in sys.argv[2:]), []),
-    open(sys.argv[1], 'w'))" "$WORK/mix_coarse.json" "${parts[@]}"
+    open(sys.argv[1], 'w'))" "$WORK/mix_coarse.json" "${@:2}"
   IMG_DIR_TRAIN=$DATA IMG_DIR_VAL=$DATA GT_JSON_TRAIN=$WORK/mix_gt.json \
     GT_JSON_VAL=$WORK/val_gt.json IOU_THRESH=0.25 \
     sh "$ROOT/tools/prepare_dataset_coco.sh" "$WORK/mix_coarse.json" "$WORK/val_coarse.json" \
@@ -206,7 +206,7 @@ json.dump(dict(g, images=[i for i in g['images'] if i['id'] in ids],
       for i in "${!DRAWS[@]}"; do coarse_draw "$WORK/pf_gt.json" "$i" $((10 * round)); done
     done
   fi
-  fit "$ROOT/configs/bpr/hrnet18s_128_diverse.py"
+  fit "$ROOT/configs/bpr/hrnet18s_128_diverse.py" "${parts[@]}"
   release "$WORK/default.pth" "${ALPHA:-0.7}" ;;
 cpu)
   # the tuning split of `tune` for a run on every TRAIN_EVERY-th photograph (default 3, as
@@ -229,7 +229,7 @@ for k in range(5):
               open(f'{sys.argv[2]}{k}.json', 'w'))" "$WORK/mix_gt.json" "$WORK/mix_gt_draw"
   parts=()
   for i in "${!DRAWS[@]}"; do coarse_draw "$WORK/mix_gt_draw$i.json" "$i" 0; done
-  fit "$ROOT/configs/bpr/hrnet18s_128_diverse_cpu.py"
+  fit "$ROOT/configs/bpr/hrnet18s_128_diverse_cpu.py" "${parts[@]}"
   release "$WORK/default.pth" "${ALPHA:-0.5}" ;;
 tune)
   [ -f "$WORK/train_unused_gt.json" ] ||
