@@ -39,7 +39,14 @@ def test_api_forms_round_trip_and_agree(coco, model):
     out_arr = refine(model, img, arr, **kw)
     out_rle = refine(model, img, [r['segmentation'] for r in coarse], **kw)
     out_dict = refine(model, osp.join(coco['img_dir'], info['file_name']), coarse, **kw)
+    # a list of (H, W) arrays, alone and mixed with a COCO dict: each item in its own form
+    out_list = refine(model, img, list(arr), **kw)
+    out_mixed = refine(model, img, [coarse[0]] + list(arr[1:]), **kw)
     assert out_arr.shape == arr.shape and out_arr.dtype == bool
+    assert len(arr) > 1 and len(out_list) == len(out_mixed) == len(arr)
+    assert all(m.dtype == bool and np.array_equal(m, a) for m, a in zip(out_list, out_arr))
+    assert out_mixed[0] == out_dict[0]
+    assert all(np.array_equal(m, a) for m, a in zip(out_mixed[1:], out_arr[1:]))
     assert len(out_rle) == len(out_dict) == len(coarse)
     for a, r, d, c in zip(out_arr, out_rle, out_dict, coarse):
         assert set(r) == {'size', 'counts'}
@@ -64,6 +71,8 @@ def test_api_bad_input(coco, model, tmp_path):
     img, coarse, _ = _image_and_masks(coco)
     with pytest.raises(ValueError, match=r'shape \(N, 96, 128\)'):
         refine(model, img, np.zeros((2, 10, 10), bool))
+    with pytest.raises(ValueError, match=r'masks\[1\]: expected shape \(96, 128\)'):
+        refine(model, img, [np.zeros((96, 128), bool), np.zeros((128, 96), bool)])
     with pytest.raises(InputError, match=r'masks\[0\].*size'):
         refine(model, img, [dict(size=[3, 3], counts='9')])
     with pytest.raises(InputError, match='nope.png: image file not found'):

@@ -345,8 +345,8 @@ def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
     Args:
         model: From :func:`init_refiner`.
         image: Path, or (H, W, 3) uint8 array in BGR order like ``mmcv.imread`` gives.
-        masks: (N, H, W) boolean array, list of RLE dicts, or list of COCO result dicts
-            (with ``segmentation``).
+        masks: (N, H, W) boolean array, or a list of (H, W) arrays, RLE dicts or COCO
+            result dicts (with ``segmentation``), in any mix.
         iou_thresh: NMS IoU threshold of the boundary boxes (larger: more patches); default:
             the model's own, else 0.25.
         patch_size: Box side in image pixels; default: the model's own, else 64.
@@ -361,8 +361,8 @@ def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
             model's own, else 0 (every box ``patch_size``).
 
     Returns:
-        The refined masks in the form and order they came in; COCO dicts keep their other
-        fields.
+        The refined masks in the form and order they came in (boolean arrays for arrays, RLE
+        dicts for RLEs); COCO dicts keep their other fields.
     """
     img = _read_image(image)
     h, w = img.shape[:2]
@@ -374,7 +374,18 @@ def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
         refined = refine_masks(model, img, list(masks.astype(bool)), cfg, batch_size)
         return np.stack(refined) if refined else np.zeros((0, h, w), bool)
     masks = list(masks)
-    segms = [m['segmentation'] if 'segmentation' in m else m for m in masks]
-    binary = [decode(s, h, w, where=f'masks[{i}]') for i, s in enumerate(segms)]
-    rles = [encode(m) for m in refine_masks(model, img, binary, cfg, batch_size)]
-    return [dict(m, segmentation=r) if 'segmentation' in m else r for m, r in zip(masks, rles)]
+    binary = [_binary_mask(m, h, w, f'masks[{i}]') for i, m in enumerate(masks)]
+    refined = refine_masks(model, img, binary, cfg, batch_size)
+    return [r if isinstance(m, np.ndarray) else
+            dict(m, segmentation=encode(r)) if 'segmentation' in m else encode(r)
+            for m, r in zip(masks, refined)]
+
+
+def _binary_mask(mask, height: int, width: int, where: str) -> np.ndarray:
+    """(H, W) boolean mask of one of :func:`refine`'s list items."""
+    if isinstance(mask, np.ndarray):
+        if mask.shape != (height, width):
+            raise ValueError(f'{where}: expected shape ({height}, {width}), got {mask.shape}')
+        return mask.astype(bool)
+    segm = mask['segmentation'] if 'segmentation' in mask else mask
+    return decode(segm, height, width, where=where)
