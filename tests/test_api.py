@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
+import torch
 
 from bpr.apis import init_refiner, refine
 from bpr.apis.coco import refine_coco_file
@@ -47,6 +48,13 @@ def test_api_forms_round_trip_and_agree(coco, model):
     assert all(m.dtype == bool and np.array_equal(m, a) for m, a in zip(out_list, out_arr))
     assert out_mixed[0] == out_dict[0]
     assert all(np.array_equal(m, a) for m, a in zip(out_mixed[1:], out_arr[1:]))
+    # torch tensors, as detectors give them: tensors back
+    out_tensor = refine(model, img, torch.from_numpy(arr), **kw)
+    out_tensors = refine(model, img, list(torch.from_numpy(arr)), **kw)
+    assert isinstance(out_tensor, torch.Tensor) and out_tensor.dtype == torch.bool
+    assert np.array_equal(out_tensor.numpy(), out_arr)
+    assert all(isinstance(t, torch.Tensor) and np.array_equal(t.numpy(), a)
+               for t, a in zip(out_tensors, out_arr))
     assert len(out_rle) == len(out_dict) == len(coarse)
     for a, r, d, c in zip(out_arr, out_rle, out_dict, coarse):
         assert set(r) == {'size', 'counts'}
@@ -73,6 +81,8 @@ def test_api_bad_input(coco, model, tmp_path):
         refine(model, img, np.zeros((2, 10, 10), bool))
     with pytest.raises(ValueError, match=r'masks\[1\]: expected shape \(96, 128\)'):
         refine(model, img, [np.zeros((96, 128), bool), np.zeros((128, 96), bool)])
+    with pytest.raises(ValueError, match=r'masks: expected shape \(N, 96, 128\), got \(96, 128\)'):
+        refine(model, img, torch.zeros(96, 128, dtype=torch.bool))
     with pytest.raises(InputError, match=r'masks\[0\].*size'):
         refine(model, img, [dict(size=[3, 3], counts='9')])
     with pytest.raises(InputError, match='nope.png: image file not found'):
@@ -91,7 +101,6 @@ def test_api_bad_input(coco, model, tmp_path):
 
 
 def test_bf16_precision_close_to_fp32_through_api_and_cli(coco, tmp_path):
-    import torch
     from bpr.apis import run_patches
     ckpt = random_checkpoint(str(tmp_path / 'w.pth'))
     fp32 = init_refiner(TINY_CONFIG, ckpt, 'cpu')

@@ -345,8 +345,8 @@ def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
     Args:
         model: From :func:`init_refiner`.
         image: Path, or (H, W, 3) uint8 array in BGR order like ``mmcv.imread`` gives.
-        masks: (N, H, W) boolean array, or a list of (H, W) arrays, RLE dicts or COCO
-            result dicts (with ``segmentation``), in any mix.
+        masks: (N, H, W) boolean array or tensor, or a list of (H, W) arrays or tensors,
+            RLE dicts or COCO result dicts (with ``segmentation``), in any mix.
         iou_thresh: NMS IoU threshold of the boundary boxes (larger: more patches); default:
             the model's own, else 0.25.
         patch_size: Box side in image pixels; default: the model's own, else 64.
@@ -361,31 +361,44 @@ def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
             model's own, else 0 (every box ``patch_size``).
 
     Returns:
-        The refined masks in the form and order they came in (boolean arrays for arrays, RLE
-        dicts for RLEs); COCO dicts keep their other fields.
+        The refined masks in the form and order they came in (boolean arrays for arrays,
+        tensors on the same device for tensors, RLE dicts for RLEs); COCO dicts keep their
+        other fields.
     """
     img = _read_image(image)
     h, w = img.shape[:2]
     cfg = PatchConfig(patch_size, padding, iou_thresh, min_size=min_size, min_part=min_part,
                       patch_ratio=patch_ratio)
-    if isinstance(masks, np.ndarray):
-        if masks.ndim != 3 or masks.shape[1:] != (h, w):
-            raise ValueError(f'masks: expected shape (N, {h}, {w}), got {masks.shape}')
-        refined = refine_masks(model, img, list(masks.astype(bool)), cfg, batch_size)
-        return np.stack(refined) if refined else np.zeros((0, h, w), bool)
+    if isinstance(masks, (np.ndarray, torch.Tensor)):
+        if masks.ndim != 3 or tuple(masks.shape[1:]) != (h, w):
+            raise ValueError(f'masks: expected shape (N, {h}, {w}), got {tuple(masks.shape)}')
+        refined = refine_masks(model, img, list(_numpy_bool(masks)), cfg, batch_size)
+        return _like(np.stack(refined) if refined else np.zeros((0, h, w), bool), masks)
     masks = list(masks)
     binary = [_binary_mask(m, h, w, f'masks[{i}]') for i, m in enumerate(masks)]
     refined = refine_masks(model, img, binary, cfg, batch_size)
-    return [r if isinstance(m, np.ndarray) else
+    return [_like(r, m) if isinstance(m, (np.ndarray, torch.Tensor)) else
             dict(m, segmentation=encode(r)) if 'segmentation' in m else encode(r)
             for m, r in zip(masks, refined)]
 
 
+def _numpy_bool(mask: Union[np.ndarray, torch.Tensor]) -> np.ndarray:
+    if isinstance(mask, torch.Tensor):
+        mask = mask.detach().cpu().numpy()
+    return mask.astype(bool)
+
+
+def _like(mask: np.ndarray, given: Union[np.ndarray, torch.Tensor]):
+    """``mask`` as a tensor on ``given``'s device if ``given`` is a tensor."""
+    return torch.from_numpy(mask).to(given.device) if isinstance(given, torch.Tensor) else mask
+
+
 def _binary_mask(mask, height: int, width: int, where: str) -> np.ndarray:
     """(H, W) boolean mask of one of :func:`refine`'s list items."""
-    if isinstance(mask, np.ndarray):
-        if mask.shape != (height, width):
-            raise ValueError(f'{where}: expected shape ({height}, {width}), got {mask.shape}')
-        return mask.astype(bool)
+    if isinstance(mask, (np.ndarray, torch.Tensor)):
+        if tuple(mask.shape) != (height, width):
+            raise ValueError(f'{where}: expected shape ({height}, {width}), '
+                             f'got {tuple(mask.shape)}')
+        return _numpy_bool(mask)
     segm = mask['segmentation'] if 'segmentation' in mask else mask
     return decode(segm, height, width, where=where)
