@@ -83,6 +83,8 @@ def test_api_bad_input(coco, model, tmp_path):
         refine(model, img, [np.zeros((96, 128), bool), np.zeros((128, 96), bool)])
     with pytest.raises(ValueError, match=r'masks: expected shape \(N, 96, 128\), got \(96, 128\)'):
         refine(model, img, torch.zeros(96, 128, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r'image: expected a uint8 array .*got float32'):
+        refine(model, img.astype(np.float32) / 255, np.zeros((0, 96, 128), bool))
     with pytest.raises(InputError, match=r'masks\[0\].*size'):
         refine(model, img, [dict(size=[3, 3], counts='9')])
     with pytest.raises(InputError, match='nope.png: image file not found'):

@@ -332,6 +332,8 @@ def _read_image(image: Union[str, np.ndarray]) -> np.ndarray:
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f'image: expected an HxWx3 array, got shape {image.shape}')
+        if image.dtype != np.uint8:  # a float image in [0, 1] would be refined as black
+            raise ValueError(f'image: expected a uint8 array (BGR, 0-255), got {image.dtype}')
         return image
     return read_image(image)
 
@@ -344,7 +346,8 @@ def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
 
     Args:
         model: From :func:`init_refiner`.
-        image: Path, or (H, W, 3) uint8 array in BGR order like ``mmcv.imread`` gives.
+        image: Path, or (H, W, 3) uint8 array in BGR order like ``mmcv.imread`` gives
+            (other dtypes are refused).
         masks: (N, H, W) boolean array or tensor, or a list of (H, W) arrays or tensors,
             RLE dicts or COCO result dicts (with ``segmentation``), in any mix.
         iou_thresh: NMS IoU threshold of the boundary boxes (larger: more patches); default:
