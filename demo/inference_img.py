@@ -12,7 +12,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from bpr.apis.demo import run_demo  # noqa: E402
-from bpr.apis.inference import add_test_options, patch_config  # noqa: E402
+from bpr.apis.inference import add_test_options, device_arg, patch_config  # noqa: E402
 from bpr.compat import ShowSilenced  # noqa: E402
 from bpr.core.io import cli  # noqa: E402
 from bpr.core.patches import setting_arg  # noqa: E402
@@ -27,7 +27,8 @@ def main(argv=None):
     parser.add_argument('--checkpoint', help='checkpoint (default: the project default model)')
     parser.add_argument('--out', default='demo/outputs/astronaut_refined.png',
                         help='output picture')
-    parser.add_argument('--device', help='cuda, cpu, ... (default: cuda if available)')
+    parser.add_argument('--device', type=device_arg,
+                        help='cuda, cpu, ... (default: cuda if available)')
     add_test_options(parser)
     parser.add_argument('--padding', type=setting_arg('padding'), default=0)
     parser.add_argument('--verbose', action=ShowSilenced)

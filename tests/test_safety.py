@@ -4,6 +4,7 @@ import glob
 import json
 import os
 import os.path as osp
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 import torch
 
 from bpr.apis import init_refiner
+from bpr.apis.inference import check_device
 from bpr.core.checkpoint import UNSAFE_ENV, load_file
 from bpr.core.io import InputError, check_output, dump_json
 from helpers import ROOT, TINY_CONFIG, random_checkpoint
@@ -145,6 +147,22 @@ def test_output_paths_are_checked_before_any_work(coco, tmp_path):
     assert coarse.read_bytes() == before
     with pytest.raises(InputError, match='output folder is an existing file'):
         check_output(str(tmp_path / 'a_file'), folder=True)
+
+
+def test_device_is_checked_before_any_work(coco, tmp_path):
+    assert check_device('cpu') == torch.device('cpu')
+    with pytest.raises(ValueError, match=r"device 'tpu': not a device"):
+        check_device('tpu')
+    # no machine has 99 GPUs: refused with or without CUDA
+    missing = r"device 'cuda:99': (no CUDA GPU is available here|this machine has \d+ CUDA)"
+    with pytest.raises(ValueError, match=missing):
+        init_refiner(TINY_CONFIG, 'none', device='cuda:99')
+    out = tmp_path / 'out.json'
+    proc = _tool(['tools/refine_coco.py', TINY_CONFIG, 'none', coco['coarse'], str(out),
+                  '--img-dir', coco['img_dir'], '--gt-json', coco['gt'], '--device', 'cuda:99'])
+    assert proc.returncode == 2 and re.search(f'argument --device: {missing}', proc.stderr)
+    assert proc.stderr.strip().splitlines()[-1].startswith('refine_coco.py: error:')
+    assert not out.exists()
 
 
 def _umask():

@@ -25,7 +25,7 @@ import os
 import torch
 
 from bpr.apis import DEFAULT_CONFIG
-from bpr.apis.inference import ReleaseSettings, add_test_options
+from bpr.apis.inference import ReleaseSettings, add_test_options, device_arg
 from bpr.apis.recalibrate import recalibrated_state
 from bpr.core.checkpoint import (interpolate_weights, load_file, portable_config,
                                  state_dict_of)
@@ -49,7 +49,8 @@ def main(argv=None):
     parser.add_argument('--bn-patches', type=int_arg(1), default=4096,
                         help='patches drawn for --recalibrate')
     parser.add_argument('--config', default=DEFAULT_CONFIG, help='model config (--recalibrate)')
-    parser.add_argument('--device', help='cpu, cuda, ... (--recalibrate; default: automatic)')
+    parser.add_argument('--device', type=device_arg,
+                        help='cpu, cuda, ... (--recalibrate; default: automatic)')
     args = parser.parse_args(argv)
     if not 0 <= args.alpha <= 1:
         parser.error(f'--alpha must be in [0, 1], got {args.alpha}')

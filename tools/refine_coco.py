@@ -14,7 +14,7 @@ from mmcv import DictAction
 from bpr.apis import init_refiner
 from bpr.apis.coco import refine_coco_file
 from bpr.apis.dist import LAUNCHERS, init_dist
-from bpr.apis.inference import PRECISIONS, add_test_options, patch_config
+from bpr.apis.inference import PRECISIONS, add_test_options, device_arg, patch_config
 from bpr.compat import ShowSilenced
 from bpr.core.io import cli, int_arg
 from bpr.core.patches import SAMPLING_HELP, SAMPLINGS, setting_arg
@@ -38,7 +38,8 @@ def main(argv=None):
     parser.add_argument('--workers', type=int_arg(0),
                         help='processes preparing images ahead of the network (default: up to '
                         '4 on a GPU, none on the CPU)')
-    parser.add_argument('--device', help='cuda, cuda:1, cpu (default: cuda if available)')
+    parser.add_argument('--device', type=device_arg,
+                        help='cuda, cuda:1, cpu (default: cuda if available)')
     parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
                         help='network arithmetic (bf16: CPUs with native bfloat16; fp16: CUDA)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,

@@ -10,6 +10,7 @@ import bpr  # noqa: F401  (imported first: it silences mmcv's import-time notice
 from mmcv import DictAction
 
 from bpr.apis.dist import LAUNCHERS
+from bpr.apis.inference import device_arg
 from bpr.apis.test import run_test
 from bpr.compat import ShowSilenced
 from bpr.core.io import cli, int_arg
@@ -22,7 +23,8 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='output pickle of per-patch probabilities')
     parser.add_argument('--eval', nargs='+', help='metrics, e.g. mIoU mDice')
     parser.add_argument('--batch-size', type=int_arg(1), help='patches per forward pass')
-    parser.add_argument('--device', help='cuda, cuda:1, cpu (default: cuda if available)')
+    parser.add_argument('--device', type=device_arg,
+                        help='cuda, cuda:1, cpu (default: cuda if available)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings')
     parser.add_argument('--launcher', choices=LAUNCHERS, default='none')
