@@ -112,8 +112,11 @@ def test_bad_checkpoints_are_one_line(coco, tmp_path):
     text.write_text('not a checkpoint\n')
     other = str(tmp_path / 'other.pth')
     torch.save(dict(state_dict={f'layer{i}.weight': torch.zeros(2) for i in range(40)}), other)
+    cut = tmp_path / 'cut.pth'  # an interrupted download
+    cut.write_bytes(open(random_checkpoint(str(tmp_path / 'whole.pth')), 'rb').read()[:4096])
     cases = [(str(empty), 'empty file, not a checkpoint'),
-             (str(text), 'not a checkpoint ('),
+             (str(text), 'not a checkpoint (not a PyTorch file)'),
+             (str(cut), 'not a checkpoint ('),
              (other, 'not a checkpoint of this model: ')]
     for path, needle in cases:
         with pytest.raises(InputError, match=__import__('re').escape(needle)):
@@ -124,6 +127,8 @@ def test_bad_checkpoints_are_one_line(coco, tmp_path):
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 1 and len(lines) == 1 and needle in lines[0], proc.stderr
         assert len(lines[0]) < 400
+        if path == str(cut):  # torch's reason, cut at a sentence's end, not in a word
+            assert lines[0].endswith(')') and '. ' not in lines[0], lines[0]
     line = lines[0]
     assert 'missing keys, e.g. ' in line and '40 unexpected keys, e.g. layer0.weight' in line
 

@@ -46,12 +46,12 @@ def unsafe_allowed() -> bool:
 def _reason(err: Exception) -> str:
     """The gist of torch's multi-paragraph unpickling errors, on one short line."""
     text = str(err)
-    found = re.search(r'GLOBAL (\S+)', text) or re.search(r'WeightsUnpickler error: ([^\n]+)',
+    found = re.search(r'GLOBAL (\S+)', text) or re.search(r'WeightsUnpickler error:\s*([^\n]+)',
                                                           text)
     if found:
         return found.group(1).strip()
     lines = text.strip().splitlines()
-    return lines[0][:120] if lines else type(err).__name__
+    return lines[0].split('. ')[0][:120] if lines else type(err).__name__
 
 
 def load_file(filename: str, map_location=None):
@@ -74,9 +74,17 @@ def load_file(filename: str, map_location=None):
                 f'{filename}: refused, loading it would call {_reason(err)} (a checkpoint '
                 f'holds only tensors and plain data; if you trust this file, set '
                 f'{UNSAFE_ENV}=1)') from None
-        raise InputError(f'{filename}: not a checkpoint ({_reason(err)})') from None
+        raise InputError(f'{filename}: not a checkpoint ({_why(filename, err)})') from None
     except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, KeyError) as err:
-        raise InputError(f'{filename}: not a checkpoint ({_reason(err)})') from None
+        raise InputError(f'{filename}: not a checkpoint ({_why(filename, err)})') from None
+
+
+def _why(filename: str, err: Exception) -> str:
+    """Why ``filename`` did not load: a file that is neither of torch's two formats (a zip
+    archive, or the legacy pickle) is said to be so rather than by the unpickler's opcode."""
+    with open(filename, 'rb') as f:
+        head = f.read(2)
+    return _reason(err) if head in (b'PK', b'\x80\x02') else 'not a PyTorch file'
 
 
 @CheckpointLoader.register_scheme(prefixes='', force=True)
