@@ -35,7 +35,8 @@ def test_dist_train_two_cpu_processes(patches, tmp_path):
     work = str(tmp_path / 'work')
     # lr 0.025 for a total batch of 4, scaled to the 2 x 4 patches run here: 0.05
     proc = run(['bash', 'tools/dist_train.sh', TINY_CONFIG, '2', '--work-dir', work,
-                '--no-validate', '--seed', '0', '--auto-scale-lr', '--cfg-options',
+                '--no-validate', '--seed', '0', '--auto-scale-lr', '--device', 'cpu',
+                '--cfg-options',
                 'runner.max_iters=30', 'optimizer.lr=0.025', 'auto_scale_lr.base_batch_size=4',
                 'checkpoint_config.interval=30', 'log_config.interval=5'],
                env=dict(DATA_ROOT=patches, PORT='29611'), timeout=900)
@@ -45,6 +46,7 @@ def test_dist_train_two_cpu_processes(patches, tmp_path):
     log = open(glob.glob(osp.join(work, '*.log'))[0]).read()
     assert re.search(r'eta: \d', log)
     assert 'Learning rate scaled from 0.025 to 0.05: total batch 8 (2 x 4)' in log
+    assert 'Distributed training: True (cpu)' in log
     rows = [json.loads(line) for line in open(glob.glob(osp.join(work, '*.log.json'))[0])]
     first_lr = next(r['lr'] for r in rows if r.get('mode') == 'train')
     assert 0.04 < first_lr <= 0.05, first_lr  # poly from 0.05 at iteration 5 of 30
@@ -62,6 +64,7 @@ def test_dist_train_two_cpu_processes(patches, tmp_path):
     init_refiner(TINY_CONFIG, osp.join(work, 'iter_30.pth'), device='cpu')
     # and training resumes from it (single process)
     run(['python', 'tools/train.py', TINY_CONFIG, '--work-dir', work, '--no-validate',
+         '--device', 'cpu',
          '--resume-from', osp.join(work, 'iter_30.pth'), '--cfg-options', 'runner.max_iters=35',
          'checkpoint_config.interval=35'], env=dict(DATA_ROOT=patches))
     assert osp.isfile(osp.join(work, 'iter_35.pth'))
@@ -73,6 +76,22 @@ def test_train_with_bad_data_root_fails_before_building(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode != 0
     assert 'absent' in proc.stderr.strip().splitlines()[-1]
+
+
+def test_train_device_is_checked_before_any_work(patches, tmp_path):
+    from bpr.apis.dist import init_dist
+    from bpr.core.io import InputError
+    proc = subprocess.run(['python', 'tools/train.py', TINY_CONFIG, '--work-dir', str(tmp_path),
+                           '--device', 'cuda:99'], cwd=ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, DATA_ROOT=patches))
+    assert proc.returncode == 2
+    assert re.search(r"train.py: error: argument --device: device 'cuda:99': "
+                     r'(no CUDA GPU is available here|this machine has \d+ CUDA)',
+                     proc.stderr.strip().splitlines()[-1]), proc.stderr
+    assert not os.listdir(tmp_path)
+    # under a launcher each process takes its local rank's GPU: no index
+    with pytest.raises(InputError, match=r"device 'cuda:1' with a launcher: cpu or cuda"):
+        init_dist(launcher='pytorch', device='cuda:1')
 
 
 def test_scale_lr_follows_the_total_batch():

@@ -48,7 +48,8 @@ def main(argv=None):
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     parser.add_argument('--verbose', action=ShowSilenced)
     args = parser.parse_args(argv)
-    device = init_dist(launcher=args.launcher) if args.launcher != 'none' else args.device
+    device = init_dist(launcher=args.launcher, device=args.device) \
+        if args.launcher != 'none' else args.device
     ckpt = None if args.checkpoint in ('', 'default') else args.checkpoint
     model = init_refiner(args.config, ckpt, device, args.cfg_options, precision=args.precision,
                          flip=args.flip)

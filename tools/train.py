@@ -8,6 +8,7 @@ import bpr  # noqa: F401  (imported first: it silences mmcv's import-time notice
 from mmcv import DictAction
 
 from bpr.apis.dist import LAUNCHERS
+from bpr.apis.inference import device_arg
 from bpr.apis.train import run_training
 from bpr.compat import ShowSilenced
 from bpr.core.io import cli
@@ -31,6 +32,9 @@ def parse_args(argv=None):
                         help='deterministic options for the CUDNN backend')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. data.samples_per_gpu=4')
+    parser.add_argument('--device', type=device_arg,
+                        help='cpu, cuda, cuda:1 (default: cuda if available; with a launcher: '
+                        'cpu or cuda, each process on the GPU of its local rank)')
     parser.add_argument('--launcher', choices=LAUNCHERS, default='none',
                         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -43,7 +47,7 @@ def main(argv=None):
     args = parse_args(argv)
     run_training(args.config, args.work_dir, args.resume_from, args.load_from,
                  args.auto_resume, not args.no_validate, args.seed, args.deterministic,
-                 args.cfg_options, args.launcher, args.auto_scale_lr)
+                 args.cfg_options, args.launcher, args.auto_scale_lr, args.device)
 
 
 if __name__ == '__main__':

@@ -10,6 +10,8 @@ import torch
 import torch.distributed as dist
 from mmcv.parallel import scatter
 
+from ..core.io import InputError
+
 
 LAUNCHERS = ('none', 'pytorch', 'slurm')
 
@@ -45,17 +47,25 @@ def slurm_env(environ: Mapping[str, str] = os.environ) -> dict:
         MASTER_PORT=environ.get('MASTER_PORT') or environ.get('PORT') or '29500')
 
 
-def init_dist(backend: str = None, launcher: str = 'pytorch') -> str:
+def init_dist(backend: str = None, launcher: str = 'pytorch', device: str = None) -> str:
     """Join the process group of a ``torchrun`` (``launcher='pytorch'``) or ``srun``
     (``'slurm'``) launch; return the device of this process.
 
     mmcv's ``init_dist`` assumes one GPU per process. Here a process takes its GPU (nccl) when
-    there is one and runs on the CPU (gloo) otherwise.
+    there is one and runs on the CPU (gloo) otherwise; ``device`` ``'cpu'`` or ``'cuda'``
+    chooses instead (the GPU is always the local rank's).
     """
+    kind = None if device is None else torch.device(device)
+    if kind is not None and (kind.type not in ('cpu', 'cuda') or kind.index is not None):
+        raise InputError(f'device {device!r} with a launcher: cpu or cuda (each process takes '
+                         'the GPU of its local rank)')
+    use_gpu = torch.cuda.is_available() if kind is None else kind.type == 'cuda'
+    if use_gpu and not torch.cuda.is_available():
+        raise InputError(f'device {device!r}: no CUDA GPU is available here (use cpu)')
     if launcher == 'slurm':
         os.environ.update(slurm_env())
     local_rank = int(os.environ.get('LOCAL_RANK', 0))
-    if torch.cuda.is_available():
+    if use_gpu:
         torch.cuda.set_device(local_rank % torch.cuda.device_count())
         device = f'cuda:{torch.cuda.current_device()}'
     else:

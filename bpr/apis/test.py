@@ -59,7 +59,7 @@ def run_test(config: str, checkpoint: str, out: str = None, eval_metrics=None,
     check_data_root(cfg, ('test', ))
     distributed = launcher != 'none'
     if distributed:
-        device = init_dist(launcher=launcher)
+        device = init_dist(launcher=launcher, device=device)
     device = device or default_device()
     dataset = build_dataset(cfg.data.test, dict(test_mode=True))
     # patches per forward pass: the device's (the stock tools take 1), unless the config's

@@ -20,7 +20,7 @@ from ..core.io import InputError
 from ..version import __version__
 from .dist import CPUDistributedDataParallel, init_dist
 from .env import collect_env
-from .inference import default_device
+from .inference import check_device, default_device
 
 
 @RUNNERS.register_module()
@@ -119,10 +119,13 @@ def scale_lr(cfg, world_size: int) -> str:
 def run_training(config: str, work_dir: str = None, resume_from: str = None,
                  load_from: str = None, auto_resume: bool = False, validate: bool = True,
                  seed: int = None, deterministic: bool = False, cfg_options: dict = None,
-                 launcher: str = 'none', auto_scale_lr: bool = False) -> None:
+                 launcher: str = 'none', auto_scale_lr: bool = False,
+                 device: str = None) -> None:
     """What ``tools/train.py`` does: configure, check the data, build, train.
 
     ``auto_scale_lr``: scale the learning rate to the total batch (:func:`scale_lr`).
+    ``device``: ``'cpu'``, ``'cuda'``, ``'cuda:1'``...; default: CUDA if available (with a
+    launcher, each process takes the GPU of its local rank, or the CPU).
     """
     cfg = mmcv.Config.fromfile(config)
     if cfg_options:
@@ -138,12 +141,15 @@ def run_training(config: str, work_dir: str = None, resume_from: str = None,
 
     distributed = launcher != 'none'
     if distributed:
-        device = init_dist(cfg.dist_params.get('backend') if torch.cuda.is_available() else None,
-                           launcher)
+        on_gpu = torch.cuda.is_available() if device is None else device.startswith('cuda')
+        device = init_dist(cfg.dist_params.get('backend') if on_gpu else None, launcher, device)
         cfg.gpu_ids = range(dist.get_world_size())
     else:
-        device = default_device()
-        cfg.gpu_ids = [0]
+        dev = check_device(device or default_device())
+        if dev.type == 'cuda':  # mmseg moves the model to the current GPU
+            torch.cuda.set_device(dev)
+        device = str(dev)
+        cfg.gpu_ids = [dev.index or 0]
     cfg.device = device.split(':')[0]
     if cfg.get('cudnn_benchmark', False) and cfg.device == 'cuda':
         torch.backends.cudnn.benchmark = True
