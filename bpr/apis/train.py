@@ -141,13 +141,14 @@ def run_training(config: str, work_dir: str = None, resume_from: str = None,
 
     distributed = launcher != 'none'
     if distributed:
-        on_gpu = torch.cuda.is_available() if device is None else device.startswith('cuda')
+        on_gpu = torch.cuda.is_available() if device is None else \
+            torch.device(device).type == 'cuda'
         device = init_dist(cfg.dist_params.get('backend') if on_gpu else None, launcher, device)
         cfg.gpu_ids = range(dist.get_world_size())
     else:
         dev = check_device(device or default_device())
-        if dev.type == 'cuda':  # mmseg moves the model to the current GPU
-            torch.cuda.set_device(dev)
+        if dev.type == 'cuda' and dev.index is not None:  # mmseg uses the current GPU
+            torch.cuda.set_device(dev.index)
         device = str(dev)
         cfg.gpu_ids = [dev.index or 0]
     cfg.device = device.split(':')[0]

@@ -84,7 +84,7 @@ def _why(filename: str, err: Exception) -> str:
     archive, or the legacy pickle) is said to be so rather than by the unpickler's opcode."""
     with open(filename, 'rb') as f:
         head = f.read(2)
-    return _reason(err) if head in (b'PK', b'\x80\x02') else 'not a PyTorch file'
+    return _reason(err) if head == b'PK' or head[:1] == b'\x80' else 'not a PyTorch file'
 
 
 @CheckpointLoader.register_scheme(prefixes='', force=True)
