@@ -94,6 +94,30 @@ def test_train_device_is_checked_before_any_work(patches, tmp_path):
         init_dist(launcher='pytorch', device='cuda:1')
 
 
+@pytest.mark.parametrize('device, current, gpu_ids', [('cuda:1', 1, [1]), ('cuda', None, [0]),
+                                                     (None, None, [0])])
+def test_train_on_the_gpu_asked_for(monkeypatch, patches, tmp_path, device, current, gpu_ids):
+    import torch
+    import bpr.apis.train as train_api
+    # a machine with two GPUs, as far as the device choice can tell
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 2)
+    chosen = []
+
+    def set_device(index):  # torch's needs an index
+        assert isinstance(index, int), index
+        chosen.append(index)
+
+    monkeypatch.setattr(torch.cuda, 'set_device', set_device)
+    seen = {}
+    monkeypatch.setattr(train_api, 'train_refiner',
+                        lambda model, datasets, cfg, **kw: seen.update(cfg=cfg))
+    monkeypatch.setenv('DATA_ROOT', patches)
+    train_api.run_training(TINY_CONFIG, str(tmp_path), validate=False, seed=0, device=device)
+    assert chosen == ([] if current is None else [current])
+    assert seen['cfg'].device == 'cuda' and list(seen['cfg'].gpu_ids) == gpu_ids
+
+
 def test_scale_lr_follows_the_total_batch():
     from bpr.apis.train import scale_lr
     cfg = mmcv.Config.fromfile(osp.join(ROOT, 'configs/bpr/hrnet18s_128.py'))
