@@ -83,6 +83,9 @@ def test_api_bad_input(coco, model, tmp_path):
         refine(model, img, [np.zeros((96, 128), bool), np.zeros((128, 96), bool)])
     with pytest.raises(ValueError, match=r'masks: expected shape \(N, 96, 128\), got \(96, 128\)'):
         refine(model, img, torch.zeros(96, 128, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r'image: expected an HxW, HxWx3 or HxWx4 array, got '
+                                         r'shape \(96, 128, 2\)'):
+        refine(model, img[..., :2], np.zeros((0, 96, 128), bool))
     with pytest.raises(ValueError, match=r'image: expected a uint8 array .*got float32'):
         refine(model, img.astype(np.float32) / 255, np.zeros((0, 96, 128), bool))
     with pytest.raises(InputError, match=r'masks\[0\].*size'):
@@ -100,6 +103,20 @@ def test_api_bad_input(coco, model, tmp_path):
     with pytest.raises(InputError, match=r'masks\[0\]: RLE run lengths sum to 3'):
         refine(model, img, [dict(size=[96, 128], counts=[3])])
     assert refine(model, img, np.zeros((0, 96, 128), bool)).shape == (0, 96, 128)
+
+
+def test_grey_and_bgra_arrays_are_refined_as_their_bgr(coco, model):
+    from bpr.apis.inference import _read_image
+    img, coarse, _ = _image_and_masks(coco)
+    grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    as_bgr = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    bgra = np.dstack([img, np.full(img.shape[:2], 7, np.uint8)])  # alpha is not looked at
+    assert np.array_equal(_read_image(grey), as_bgr)
+    assert np.array_equal(_read_image(grey[..., None]), as_bgr)
+    assert np.array_equal(_read_image(bgra), img)
+    kw = dict(iou_thresh=0.25, patch_size=32)
+    assert refine(model, grey, coarse, **kw) == refine(model, as_bgr, coarse, **kw)
+    assert refine(model, bgra, coarse, **kw) == refine(model, img, coarse, **kw)
 
 
 def test_bf16_precision_close_to_fp32_through_api_and_cli(coco, tmp_path):

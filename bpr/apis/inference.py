@@ -5,6 +5,7 @@ import os.path as osp
 import warnings
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
+import cv2
 import mmcv
 import numpy as np
 import torch
@@ -356,11 +357,16 @@ def refine_masks(model: torch.nn.Module, image: np.ndarray, masks: Sequence[np.n
 
 def _read_image(image: Union[str, np.ndarray]) -> np.ndarray:
     if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f'image: expected an HxWx3 array, got shape {image.shape}')
+        channels = 1 if image.ndim == 2 else image.shape[2] if image.ndim == 3 else 0
+        if channels not in (1, 3, 4):
+            raise ValueError(f'image: expected an HxW, HxWx3 or HxWx4 array, got shape '
+                             f'{image.shape}')
         if image.dtype != np.uint8:  # a float image in [0, 1] would be refined as black
             raise ValueError(f'image: expected a uint8 array (BGR, 0-255), got {image.dtype}')
-        return image
+        # grey and BGRA as mmcv.imread(path) gives them from such files: BGR
+        if channels == 1:
+            return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR) if channels == 4 else image
     return read_image(image)
 
 
@@ -373,7 +379,7 @@ def refine(model: torch.nn.Module, image: Union[str, np.ndarray], masks,
     Args:
         model: From :func:`init_refiner`.
         image: Path, or (H, W, 3) uint8 array in BGR order like ``mmcv.imread`` gives
-            (other dtypes are refused).
+            (grey (H, W) and BGRA (H, W, 4) are converted; other dtypes are refused).
         masks: (N, H, W) boolean array or tensor, or a list of (H, W) arrays or tensors,
             RLE dicts or COCO result dicts (with ``segmentation``), in any mix.
         iou_thresh: NMS IoU threshold of the boundary boxes (larger: more patches); default:
