@@ -11,6 +11,7 @@ import torch.distributed as dist
 from mmcv.parallel import scatter
 
 from ..core.io import InputError
+from .inference import check_device
 
 
 LAUNCHERS = ('none', 'pytorch', 'slurm')
@@ -51,17 +52,17 @@ def init_dist(backend: str = None, launcher: str = 'pytorch', device: str = None
     """Join the process group of a ``torchrun`` (``launcher='pytorch'``) or ``srun``
     (``'slurm'``) launch; return the device of this process.
 
-    mmcv's ``init_dist`` assumes one GPU per process. Here a process takes its GPU (nccl) when
-    there is one and runs on the CPU (gloo) otherwise; ``device`` ``'cpu'`` or ``'cuda'``
-    chooses instead (the GPU is always the local rank's).
+    mmcv's ``init_dist`` assumes one GPU per process. Here a process takes its GPU when there
+    is one and runs on the CPU (gloo) otherwise; ``device`` ``'cpu'`` or ``'cuda'`` chooses
+    instead (the GPU is always the local rank's). ``backend`` is the GPUs' (default nccl).
     """
     kind = None if device is None else torch.device(device)
-    if kind is not None and (kind.type not in ('cpu', 'cuda') or kind.index is not None):
-        raise InputError(f'device {device!r} with a launcher: cpu or cuda (each process takes '
-                         'the GPU of its local rank)')
+    if kind is not None:
+        if kind.type not in ('cpu', 'cuda') or kind.index is not None:
+            raise InputError(f'device {device!r} with a launcher: cpu or cuda (each process '
+                             'takes the GPU of its local rank)')
+        check_device(device)
     use_gpu = torch.cuda.is_available() if kind is None else kind.type == 'cuda'
-    if use_gpu and not torch.cuda.is_available():
-        raise InputError(f'device {device!r}: no CUDA GPU is available here (use cpu)')
     if launcher == 'slurm':
         os.environ.update(slurm_env())
     local_rank = int(os.environ.get('LOCAL_RANK', 0))
@@ -75,7 +76,7 @@ def init_dist(backend: str = None, launcher: str = 'pytorch', device: str = None
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get(
                 'LOCAL_WORLD_SIZE', 1))))
     if not dist.is_initialized():
-        dist.init_process_group(backend or ('nccl' if device != 'cpu' else 'gloo'))
+        dist.init_process_group((backend or 'nccl') if use_gpu else 'gloo')
         # A process group still alive at interpreter exit can abort the process ("terminate
         # called without an active exception") after all its work is done.
         atexit.register(_destroy_process_group)

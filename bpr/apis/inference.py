@@ -32,18 +32,19 @@ def default_device() -> str:
 
 
 def check_device(device: Union[str, torch.device]) -> torch.device:
-    """``device`` as a :class:`torch.device`, or :class:`ValueError` in one line if it is not
-    one or is a CUDA device this machine lacks (rather than torch's error on first use)."""
+    """``device`` as a :class:`torch.device`, or :class:`InputError` (a ``ValueError``) in one
+    line if it is not one or is a CUDA device this machine lacks (rather than torch's error on
+    first use)."""
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f'device {device!r}: not a device (cpu, cuda, cuda:N)') from None
+        raise InputError(f'device {device!r}: not a device (cpu, cuda, cuda:N)') from None
     if dev.type == 'cuda':
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise ValueError(f'device {device!r}: no CUDA GPU is available here (use cpu)')
+            raise InputError(f'device {device!r}: no CUDA GPU is available here (use cpu)')
         if (dev.index or 0) >= count:
-            raise ValueError(f'device {device!r}: this machine has {count} CUDA GPU(s)')
+            raise InputError(f'device {device!r}: this machine has {count} CUDA GPU(s)')
     return dev
 
 

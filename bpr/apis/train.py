@@ -141,9 +141,7 @@ def run_training(config: str, work_dir: str = None, resume_from: str = None,
 
     distributed = launcher != 'none'
     if distributed:
-        on_gpu = torch.cuda.is_available() if device is None else \
-            torch.device(device).type == 'cuda'
-        device = init_dist(cfg.dist_params.get('backend') if on_gpu else None, launcher, device)
+        device = init_dist(cfg.dist_params.get('backend'), launcher, device)
         cfg.gpu_ids = range(dist.get_world_size())
     else:
         dev = check_device(device or default_device())
