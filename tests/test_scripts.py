@@ -696,6 +696,51 @@ def test_compose_patch_size_takes_each_instance_from_its_size(tmp_path):
     assert (tmp_path / 'r8.json').read_text() == before
 
 
+def test_ensemble_blends_the_two_models_patch_probabilities(coco, tmp_path):
+    """ensemble.py's results at each weight are those of the patch probabilities
+    (1 - w) * first + w * second, pasted as refining pastes them: at 0 the first model's, at
+    1 the second's (with the first's settings)."""
+    from bpr.apis import init_refiner
+    from bpr.apis.inference import for_model, run_groups
+    from bpr.core import PatchConfig, decode, encode, extract_image, reassemble_image
+    ckpts = [random_checkpoint(str(tmp_path / f'm{seed}.pth'), seed) for seed in (0, 1)]
+    out = run(['python', 'tools/benchmarks/ensemble.py', coco['gt'], coco['coarse'],
+               coco['img_dir'], str(tmp_path / 'ens'), '--first', ckpts[0], '--second',
+               ckpts[1], '--weights', '0', '1', '0.5', '--config', TINY_CONFIG, '--device',
+               'cpu']).stdout
+    assert 'second model 0.5: ens_w0.5.json' in out, out
+    models = [init_refiner(TINY_CONFIG, c, 'cpu') for c in ckpts]
+    cfg = for_model(PatchConfig(), models[0])
+    gt, coarse = json.load(open(coco['gt'])), json.load(open(coco['coarse']))
+    blended = {w: json.loads((tmp_path / f'ens_w{w}.json').read_text()) for w in ('0', '1', '0.5')}
+    for results in blended.values():  # every instance, in order, other fields intact
+        assert [dict(r, segmentation=None) for r in results] == \
+            [dict(r, segmentation=None) for r in coarse]
+    changed = set()
+    for info in gt['images']:
+        index = [i for i, r in enumerate(coarse) if r['image_id'] == info['id']]
+        img = cv2.imread(osp.join(coco['img_dir'], info['file_name']))
+        masks = [decode(coarse[i]['segmentation'], info['height'], info['width'])
+                 for i in index]
+        instances, groups = extract_image(img, masks, cfg)
+        probs = [run_groups(m, groups) for m in models]
+        for w in blended:
+            mix = {k: (1 - float(w)) * probs[0][k] + float(w) * probs[1][k] for k in groups}
+            expected = reassemble_image(masks, instances, mix, cfg.padding, cfg.min_part)
+            got = [decode(blended[w][i]['segmentation'], info['height'], info['width'])
+                   for i in index]
+            assert all(np.array_equal(g, e) for g, e in zip(got, expected)), (w, info['id'])
+            changed |= {(w, i) for i, e, m in zip(index, expected, masks)
+                        if not np.array_equal(e, m)}
+    # the two random networks refine differently, so the weights are seen to matter
+    assert blended['0'] != blended['1']
+    assert changed
+    proc = subprocess.run(['python', 'tools/benchmarks/ensemble.py', coco['gt'], coco['coarse'],
+                           coco['img_dir'], str(tmp_path / 'bad'), '--second', ckpts[1],
+                           '--weights', '1.5'], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2 and 'each in [0, 1]' in proc.stderr, proc.stderr
+
+
 def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):
     """A checkpoint published with --iou-thresh, --patch-size, --patch-ratio and --flip
     refines with them unless the caller says otherwise (API arguments, FLIP / IOU_THRESH /
