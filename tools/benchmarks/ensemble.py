@@ -17,7 +17,7 @@ import torch
 
 from bpr.apis import init_refiner
 from bpr.apis.coco import refine_coco_file
-from bpr.apis.inference import DEFAULT_CONFIG
+from bpr.apis.inference import DEFAULT_CONFIG, device_arg
 from bpr.core import PatchConfig
 from bpr.core.io import cli
 from bpr.core.patches import PATCH_SETTINGS
@@ -57,7 +57,8 @@ def main(argv=None):
     parser.add_argument('--config', default=DEFAULT_CONFIG)
     parser.add_argument('--flip', action=argparse.BooleanOptionalAction,
                         help="flip test-time augmentation (default: the first model's own)")
-    parser.add_argument('--device')
+    parser.add_argument('--device', type=device_arg,
+                        help='cuda, cuda:1, cpu (default: cuda if available)')
     args = parser.parse_args(argv)
     if any(not 0 <= w <= 1 for w in args.weights):
         parser.error(f'--weights: each in [0, 1], got {args.weights}')
