@@ -17,9 +17,9 @@ import torch
 
 from bpr.apis import init_refiner
 from bpr.apis.coco import refine_coco_file
-from bpr.apis.inference import DEFAULT_CONFIG, device_arg
+from bpr.apis.inference import DEFAULT_CONFIG, device_arg, patch_views
 from bpr.core import PatchConfig
-from bpr.core.io import cli
+from bpr.core.io import arg_type, cli
 from bpr.core.patches import PATCH_SETTINGS
 
 
@@ -52,7 +52,8 @@ def main(argv=None):
     parser.add_argument('--second', required=True, help='checkpoint of the second model')
     parser.add_argument('--first', default='default',
                         help="checkpoint of the first model (default: the project's)")
-    parser.add_argument('--weights', type=float, nargs='+', default=[0.3, 0.5],
+    parser.add_argument('--weights', nargs='+', default=[0.3, 0.5],
+                        type=arg_type(float, lambda w: 0 <= w <= 1, 'weights each in [0, 1]'),
                         help="the second model's share, each in [0, 1]")
     parser.add_argument('--config', default=DEFAULT_CONFIG)
     parser.add_argument('--flip', action=argparse.BooleanOptionalAction,
@@ -60,12 +61,10 @@ def main(argv=None):
     parser.add_argument('--device', type=device_arg,
                         help='cuda, cuda:1, cpu (default: cuda if available)')
     args = parser.parse_args(argv)
-    if any(not 0 <= w <= 1 for w in args.weights):
-        parser.error(f'--weights: each in [0, 1], got {args.weights}')
     first = init_refiner(args.config, None if args.first == 'default' else args.first,
                          args.device, flip=args.flip)
-    flip = any(s['type'] == 'MultiScaleFlipAug' and s.get('flip')
-               for s in first.cfg.data.test.pipeline)
+    # the second model sees the first one's views
+    flip = len(patch_views(first.cfg).flips) > 1
     second = init_refiner(args.config, args.second, args.device, flip=flip)
     for weight in args.weights:
         out = f'{args.out_prefix}_w{weight:g}.json'
