@@ -1,10 +1,10 @@
 """BPR: Boundary Patch Refinement for instance segmentation, on mmsegmentation.
 
-Importing the package registers ``HRNetRefine`` (BACKBONES), ``EncoderDecoderRefine``
-(SEGMENTORS), ``OutlineWeightSampler`` (PIXEL_SAMPLERS), ``RefineDataset`` (DATASETS) and
-``LoadCoarseMask`` (PIPELINES) in mmseg's registries and ``AmpOptimizerHook`` (mixed-precision
-training) in mmcv's HOOKS, and adapts mmcv 1.7's data-parallel wrappers to torch 2.x
-(:mod:`bpr.compat`).
+Importing the package registers ``HRNetRefine`` (BACKBONES), ``EncoderDecoderRefine`` and
+``DistillEncoderDecoderRefine`` (SEGMENTORS), ``OutlineWeightSampler`` (PIXEL_SAMPLERS),
+``RefineDataset`` (DATASETS) and ``LoadCoarseMask`` (PIPELINES) in mmseg's registries and
+``AmpOptimizerHook`` (mixed-precision training) in mmcv's HOOKS, and adapts mmcv 1.7's
+data-parallel wrappers to torch 2.x (:mod:`bpr.compat`).
 """
 from . import compat
 

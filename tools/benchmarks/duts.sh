@@ -48,7 +48,9 @@
 #          photograph but the tuning split of `tune` (for a run on every TRAIN_EVERY-th one,
 #          default 3), one of the five coarse draws each (the i-th by file name: draw i mod 5),
 #          Penn-Fudan train and COCO128 with all five; released as `train` does, averaged with
-#          BASE (default CKPT) at ALPHA (default 0.5); `tune` then chooses ALPHA.
+#          BASE (default CKPT) at ALPHA (default 0.5); `tune` then chooses ALPHA. CPU_CONFIG
+#          trains with another config, e.g. configs/bpr/hrnet18s_128_distill_cpu.py with
+#          OPTIONS=model.teachers.1.checkpoint=BASE.pth (distillation from two refiners).
 #          (`train` and `cpu` write the same files: a WORK for each.)
 #   tune   (after train with TRAIN_EVERY > 1, or after cpu) choose ALPHA on a tuning split that
 #          neither the training nor the validation sets touch: every 16th DUTS-TR training image
@@ -229,7 +231,7 @@ for k in range(5):
               open(f'{sys.argv[2]}{k}.json', 'w'))" "$WORK/mix_gt.json" "$WORK/mix_gt_draw"
   parts=()
   for i in "${!DRAWS[@]}"; do coarse_draw "$WORK/mix_gt_draw$i.json" "$i" 0; done
-  fit "$ROOT/configs/bpr/hrnet18s_128_diverse_cpu.py" "${parts[@]}"
+  fit "${CPU_CONFIG:-$ROOT/configs/bpr/hrnet18s_128_diverse_cpu.py}" "${parts[@]}"
   release "$WORK/default.pth" "${ALPHA:-0.5}" ;;
 tune)
   [ -f "$WORK/train_unused_gt.json" ] ||
