@@ -1,6 +1,6 @@
 """On a CUDA GPU: training (one process and dist_train.sh; float32, float16 and bfloat16),
 resume, validation during training, dist_test.sh and inference equal to the CPU, a pass that
-the GPU cannot hold. ``pytest -m gpu`` on a GPU machine."""
+the GPU cannot hold, distillation's teachers on the GPU. ``pytest -m gpu`` on a GPU machine."""
 import json
 import os.path as osp
 import pickle
@@ -112,3 +112,16 @@ def test_real_out_of_gpu_memory_halves_the_pass():
         torch.cuda.set_per_process_memory_fraction(1.0)
     assert 1 <= model.max_patches_per_pass < 1024
     assert np.abs(probs - expected).max() < 1e-3
+
+
+def test_distillation_teachers_follow_the_student_to_the_gpu(tmp_path):
+    from test_distill import batch, distill_model
+    model = distill_model([dict(checkpoint=random_checkpoint(str(tmp_path / 't.pth'), 1))])
+    img, mask, gt, metas = batch()
+    with torch.no_grad():
+        cpu = model.eval().forward_train(img, metas, gt, mask)['distill.loss_kl']
+        model.cuda()
+        gpu = model.forward_train(img.cuda(), metas, gt.cuda(), mask.cuda())['distill.loss_kl']
+    assert next(model._teachers[0].parameters()).is_cuda
+    assert cpu > 1e-4
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=0.02, atol=1e-5)
