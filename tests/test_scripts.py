@@ -857,13 +857,14 @@ def test_publish_model_fp16_min_size_and_weight_average(tmp_path):
                                                            pub['state_dict'][key])
     # the training config kept in the meta names no folder of the training machine
     ckpt = torch.load(b, weights_only=True)
-    ckpt['meta'] = dict(config="data_root = '/train/box/patches/'\nmodel = dict(type='M')\n"
+    ckpt['meta'] = dict(config="data_root = '/train/box/patches/'\nmodel = dict(type='M', "
+                               "teachers=[dict(checkpoint='/train/box/base.pth')])\n"
                                "data = dict(train=dict(data_root='/train/box/patches/'))\n"
                                "load_from = '/train/box/start.pth'\nwork_dir = 'work_dirs/x'\n")
     torch.save(ckpt, str(tmp_path / 'run.pth'))
     run(['python', 'tools/publish_model.py', str(tmp_path / 'run.pth'), str(tmp_path / 'rel.pth')])
     assert torch.load(str(tmp_path / 'rel.pth'), weights_only=True)['meta']['config'] == (
-        "data_root = 'patches'\nmodel = dict(type='M')\n"
+        "data_root = 'patches'\nmodel = dict(type='M', teachers=[dict(checkpoint='base.pth')])\n"
         "data = dict(train=dict(data_root='patches'))\n"
         "load_from = 'start.pth'\nwork_dir = 'work_dirs/x'\n")
     # two different networks: one line naming the base

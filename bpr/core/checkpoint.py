@@ -154,11 +154,13 @@ def interpolate_weights(base: dict, tuned: dict, alpha: float, base_name: str = 
 
 
 # the settings of a training run that name its machine's folders rather than the model
-_RUN_PATHS = re.compile(r"\b(data_root|work_dir|load_from|resume_from)(\s*=\s*)'(/[^']*)'")
+# (``checkpoint``: a distillation teacher's file)
+_RUN_PATHS = re.compile(
+    r"\b(data_root|work_dir|load_from|resume_from|checkpoint)(\s*=\s*)'(/[^']*)'")
 
 
 def portable_config(text: str) -> str:
     """A training config's text (a checkpoint's ``meta['config']``) with the absolute paths
-    of its run (patches, work dir, start checkpoint) cut to their last component, so that a
-    released checkpoint names no folder of the machine that trained it."""
+    of its run (patches, work dir, start and teacher checkpoints) cut to their last component,
+    so that a released checkpoint names no folder of the machine that trained it."""
     return _RUN_PATHS.sub(lambda m: f"{m[1]}{m[2]}'{osp.basename(m[3].rstrip('/'))}'", text)
