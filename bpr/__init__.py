@@ -3,8 +3,9 @@
 Importing the package registers ``HRNetRefine`` (BACKBONES), ``EncoderDecoderRefine`` and
 ``DistillEncoderDecoderRefine`` (SEGMENTORS), ``OutlineWeightSampler`` (PIXEL_SAMPLERS),
 ``RefineDataset`` (DATASETS) and ``LoadCoarseMask`` (PIPELINES) in mmseg's registries and
-``AmpOptimizerHook`` (mixed-precision training) in mmcv's HOOKS, and adapts mmcv 1.7's
-data-parallel wrappers to torch 2.x (:mod:`bpr.compat`).
+``AmpOptimizerHook`` (mixed-precision training) and ``TimeBudgetHook`` (a run fitted to a
+time limit) in mmcv's HOOKS, and adapts mmcv 1.7's data-parallel wrappers to torch 2.x
+(:mod:`bpr.compat`).
 """
 from . import compat
 

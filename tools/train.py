@@ -3,6 +3,7 @@
 Distributed: ``bash tools/dist_train.sh CONFIG NUM_PROCESSES`` (GPUs, or CPU processes).
 """
 import argparse
+import math
 
 import bpr  # noqa: F401  (imported first: it silences mmcv's import-time notices)
 from mmcv import DictAction
@@ -11,7 +12,7 @@ from bpr.apis.dist import LAUNCHERS
 from bpr.apis.inference import device_arg
 from bpr.apis.train import run_training
 from bpr.compat import ShowSilenced
-from bpr.core.io import cli
+from bpr.core.io import arg_type, cli
 
 
 def parse_args(argv=None):
@@ -27,6 +28,11 @@ def parse_args(argv=None):
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help="scale the config's learning rate to the total batch "
                              '(GPUs x samples per GPU) over auto_scale_lr.base_batch_size')
+    parser.add_argument('--time-budget', type=arg_type(float, lambda m: 0 < m < math.inf,
+                                                     'a positive number of minutes'),
+                        metavar='MINUTES',
+                        help='end training within this many minutes: the run is shortened to '
+                             'the iterations that fit, with its whole learning-rate schedule')
     parser.add_argument('--seed', type=int, help='random seed')
     parser.add_argument('--deterministic', action='store_true',
                         help='deterministic options for the CUDNN backend')
@@ -47,7 +53,8 @@ def main(argv=None):
     args = parse_args(argv)
     run_training(args.config, args.work_dir, args.resume_from, args.load_from,
                  args.auto_resume, not args.no_validate, args.seed, args.deterministic,
-                 args.cfg_options, args.launcher, args.auto_scale_lr, args.device)
+                 args.cfg_options, args.launcher, args.auto_scale_lr, args.device,
+                 args.time_budget)
 
 
 if __name__ == '__main__':

@@ -120,10 +120,12 @@ def run_training(config: str, work_dir: str = None, resume_from: str = None,
                  load_from: str = None, auto_resume: bool = False, validate: bool = True,
                  seed: int = None, deterministic: bool = False, cfg_options: dict = None,
                  launcher: str = 'none', auto_scale_lr: bool = False,
-                 device: str = None) -> None:
+                 device: str = None, time_budget: float = None) -> None:
     """What ``tools/train.py`` does: configure, check the data, build, train.
 
     ``auto_scale_lr``: scale the learning rate to the total batch (:func:`scale_lr`).
+    ``time_budget``: minutes the training loop may take; the run is shortened to the
+    iterations that fit, its schedule with it (:class:`~bpr.core.budget.TimeBudgetHook`).
     ``device``: ``'cpu'``, ``'cuda'``, ``'cuda:1'``...; default: CUDA if available (with a
     launcher, each process takes the GPU of its local rank, or the CPU).
     """
@@ -132,6 +134,9 @@ def run_training(config: str, work_dir: str = None, resume_from: str = None,
         cfg.merge_from_dict(cfg_options)
     if auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
+    if time_budget is not None:
+        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
+            dict(type='TimeBudgetHook', minutes=time_budget)]
     cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(config))[0])
     cfg.resume_from = resume_from or cfg.get('resume_from')

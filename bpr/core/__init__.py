@@ -1,4 +1,4 @@
-from . import amp  # noqa: F401  (registers AmpOptimizerHook)
+from . import amp, budget  # noqa: F401  (register AmpOptimizerHook, TimeBudgetHook)
 from .checkpoint import load_from_local
 from .masks import MaskFormatError, decode, encode
 from .patches import (PatchConfig, boundary_score, crop_padded, crop_patches, dense_boxes,

@@ -31,7 +31,8 @@
 #          boundaries, missing thin parts; five draws per instance, PF_ROUNDS (default 0)
 #          times five more for Penn-Fudan's persons), fine-tuned with
 #          configs/bpr/hrnet18s_128_diverse.py from CKPT on GPUS processes (ITERS
-#          iterations, default the config's; OPTIONS: more --cfg-options), then released
+#          iterations, default the config's, or those of them that fit in TRAIN_MINUTES,
+#          the schedule shortened with them; OPTIONS: more --cfg-options), then released
 #          as WORK/default.pth: the fine-tuned weights averaged with BASE's (default CKPT;
 #          ALPHA, default 0.7; publish_model.py --base), its BatchNorm statistics
 #          re-estimated on BN_PATCHES training patches (default 4096; 0: the average of the
@@ -112,6 +113,7 @@ fit() {  # fit CONFIG COARSE...: the patches of the coarse draws, then CKPT fine
   # shellcheck disable=SC2086
   DATA_ROOT=$WORK/mix/patches bash "$ROOT/tools/dist_train.sh" "$1" "$GPUS" \
     --work-dir "$WORK/train" --load-from "$CKPT" --seed 0 --no-validate \
+    ${TRAIN_MINUTES:+--time-budget "$TRAIN_MINUTES"} \
     --cfg-options ${ITERS:+runner.max_iters=$ITERS} checkpoint_config.interval=500 \
     ${OPTIONS:-}
 }
