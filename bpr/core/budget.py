@@ -51,7 +51,7 @@ class TimeBudgetHook(Hook):
             if ran == self.warmup:
                 self.warm = (done, now)
             return None
-        per_iter = (now - self.warm[1]) / (done - self.warm[0])
+        per_iter = max(now - self.warm[1], 1e-6) / (done - self.warm[0])
         left = self.budget - (now - self.start)
         # at least one more iteration: CheckpointHook, whatever its place among the hooks,
         # then sees the last one coming and saves it
