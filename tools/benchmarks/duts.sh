@@ -97,12 +97,20 @@ mix_gt() {  # mix_gt DUTS_GT...: WORK/mix_gt.json (with Penn-Fudan train and COC
   py make_coarse.py "$WORK/val_gt.json" "$WORK/val_coarse.json" --seed 11
 }
 coarse_draw() {  # coarse_draw GT DRAW SEED_OFFSET: one draw of every instance of GT, in parts
+  # (in the background: drawn_all waits for the draws)
   local grid morph noise thin seed
   read -r grid morph noise thin seed <<<"${DRAWS[$2]}"; seed=$((seed + $3))
   py make_coarse.py "$1" "$WORK/mix_coarse_$seed.json" --grid "$grid" --morph "$morph" \
-    --noise "$noise" --thin "$thin" --seed "$seed" --jitter 0.08
+    --noise "$noise" --thin "$thin" --seed "$seed" --jitter 0.08 &
+  drawing+=($!)
   parts+=("$WORK/mix_coarse_$seed.json")
 }
+drawn_all() {  # wait for the coarse draws, failing as the first of them that failed
+  local pid
+  for pid in "${drawing[@]}"; do wait "$pid"; done
+  drawing=()
+}
+drawing=()
 fit() {  # fit CONFIG COARSE...: the patches of the coarse draws, then CKPT fine-tuned on them
   "$PYTHON" -c "import json, sys; json.dump(sum((json.load(open(f)) for f in sys.argv[2:]), []),
     open(sys.argv[1], 'w'))" "$WORK/mix_coarse.json" "${@:2}"
@@ -210,6 +218,7 @@ json.dump(dict(g, images=[i for i in g['images'] if i['id'] in ids],
       for i in "${!DRAWS[@]}"; do coarse_draw "$WORK/pf_gt.json" "$i" $((10 * round)); done
     done
   fi
+  drawn_all
   fit "$ROOT/configs/bpr/hrnet18s_128_diverse.py" "${parts[@]}"
   release "$WORK/default.pth" "${ALPHA:-0.7}" ;;
 cpu)
@@ -233,6 +242,7 @@ for k in range(5):
               open(f'{sys.argv[2]}{k}.json', 'w'))" "$WORK/mix_gt.json" "$WORK/mix_gt_draw"
   parts=()
   for i in "${!DRAWS[@]}"; do coarse_draw "$WORK/mix_gt_draw$i.json" "$i" 0; done
+  drawn_all
   fit "${CPU_CONFIG:-$ROOT/configs/bpr/hrnet18s_128_diverse_cpu.py}" "${parts[@]}"
   release "$WORK/default.pth" "${ALPHA:-0.5}" ;;
 tune)
