@@ -45,13 +45,16 @@
 #          pennfudan.sh.
 #   cpu    (after data) CKPT continued on a CPU (GPUS processes) with
 #          configs/bpr/hrnet18s_128_diverse_cpu.py (8 patches per process, bfloat16, the loss
-#          stressed near the outlines, 5,000 iterations unless ITERS): every DUTS-TR training
-#          photograph but the tuning split of `tune` (for a run on every TRAIN_EVERY-th one,
-#          default 3), one of the five coarse draws each (the i-th by file name: draw i mod 5),
-#          Penn-Fudan train and COCO128 with all five; released as `train` does, averaged with
+#          stressed near the outlines, 5,000 iterations unless ITERS, or those of them that
+#          fit in TRAIN_MINUTES): every DUTS-TR training photograph but the tuning split
+#          of `tune` (for a run on every TRAIN_EVERY-th one, default 3), one of the five
+#          coarse draws each (the i-th by file name: draw i mod 5), Penn-Fudan train and
+#          COCO128 with all five; released as `train` does, averaged with
 #          BASE (default CKPT) at ALPHA (default 0.5); `tune` then chooses ALPHA. CPU_CONFIG
 #          trains with another config, e.g. configs/bpr/hrnet18s_128_distill_cpu.py with
-#          OPTIONS=model.teachers.1.checkpoint=BASE.pth (distillation from two refiners).
+#          OPTIONS=model.teachers.1.checkpoint=BASE.pth (distillation from two refiners), or
+#          configs/bpr/hrnet18s_128_diverse.py on a GPU (every photograph, one draw each:
+#          fewer DUTS-TR patches than `train`'s five draws of every third).
 #          (`train` and `cpu` write the same files: a WORK for each.)
 #   tune   (after train with TRAIN_EVERY > 1, or after cpu) choose ALPHA on a tuning split that
 #          neither the training nor the validation sets touch: every 16th DUTS-TR training image
