@@ -702,7 +702,7 @@ def test_ensemble_blends_the_two_models_patch_probabilities(coco, tmp_path):
     1 the second's (with the first's settings)."""
     from bpr.apis import init_refiner
     from bpr.apis.inference import for_model, run_groups
-    from bpr.core import PatchConfig, decode, encode, extract_image, reassemble_image
+    from bpr.core import PatchConfig, decode, extract_image, reassemble_image
     ckpts = [random_checkpoint(str(tmp_path / f'm{seed}.pth'), seed) for seed in (0, 1)]
     out = run(['python', 'tools/benchmarks/ensemble.py', coco['gt'], coco['coarse'],
                coco['img_dir'], str(tmp_path / 'ens'), '--first', ckpts[0], '--second',
