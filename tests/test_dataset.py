@@ -86,3 +86,31 @@ def test_data_root_errors(patches, tmp_path, monkeypatch):
     # the config reads DATA_ROOT from the environment
     monkeypatch.setenv('DATA_ROOT', patches)
     assert mmcv.Config.fromfile(TINY_CONFIG).data.train.data_root == patches
+
+
+@pytest.mark.parametrize('form', ['list', 'repeat'])
+def test_data_root_errors_in_every_part_of_a_combined_training_set(patches, tmp_path, form):
+    """mmseg trains on a list of datasets (concatenated) and on wrappers such as
+    RepeatDataset: each patch dataset in them is checked, the others are left to their
+    classes, and the combination builds."""
+    def combined(*roots):
+        parts = [dict(_cfg(r).data.train) for r in roots]
+        return parts if form == 'list' else [
+            dict(type='RepeatDataset', times=2, dataset=parts[0]), *parts[1:]]
+
+    cfg = _cfg(patches)
+    cfg.data.train = combined(patches, patches)
+    check_data_root(cfg)
+    per_part = len(os.listdir(osp.join(patches, 'img_dir', 'train')))
+    assert len(build_dataset(cfg.data.train)) == per_part * (3 if form == 'repeat' else 2)
+    # a part that is not a patch dataset (no mask_dir) is not this check's to judge
+    cfg.data.train = combined(patches, patches)
+    cfg.data.train.append(dict(type='CustomDataset', img_dir='elsewhere', pipeline=[]))
+    check_data_root(cfg)
+    # the second part's missing folder is named
+    cfg.data.train = combined(patches, str(tmp_path / 'nowhere'))
+    with pytest.raises(DataRootError, match='nowhere'):
+        check_data_root(cfg)
+    cfg.data.train = combined(None, patches)
+    with pytest.raises(DataRootError, match='DATA_ROOT is not set'):
+        check_data_root(cfg)

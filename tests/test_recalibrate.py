@@ -64,6 +64,23 @@ def test_recalibrated_state_keeps_keys_and_dtypes_and_names_a_missing_folder(pat
         recalibrated_state(state, str(tmp_path), TINY_CONFIG)
 
 
+def test_statistics_patches_of_a_combined_training_set(patches):
+    """A config training on several datasets (mmseg's list form, wrappers) gives its statistics the layout and pipeline of its first patch dataset."""
+    cfg = mmcv.Config.fromfile(TINY_CONFIG)
+    part = dict(cfg.data.train, img_dir='elsewhere/train')
+    plain = statistics_patches(cfg, patches)
+    for train in ([dict(type='CustomDataset', img_dir='x', pipeline=[]), cfg.data.train, part],
+                  dict(type='RepeatDataset', times=3, dataset=cfg.data.train)):
+        combined = statistics_patches(mmcv.Config(dict(cfg._cfg_dict, data=dict(
+            cfg.data, train=train))), patches)
+        assert len(combined) == len(plain)
+        assert torch.equal(combined[0]['img'].data, plain[0]['img'].data)
+    from bpr.core.io import InputError
+    with pytest.raises(InputError, match='no patch dataset'):
+        statistics_patches(mmcv.Config(dict(cfg._cfg_dict, data=dict(
+            cfg.data, train=[dict(type='CustomDataset', img_dir='x', pipeline=[])]))), patches)
+
+
 def test_publish_model_recalibrate(patches, tmp_path):
     a = random_checkpoint(str(tmp_path / 'a.pth'), seed=0)
     b = random_checkpoint(str(tmp_path / 'b.pth'), seed=1)

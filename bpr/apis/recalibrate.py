@@ -10,6 +10,7 @@ from mmseg.datasets import build_dataset
 
 from ..core.io import InputError
 from .inference import DEFAULT_CONFIG, init_refiner
+from .train import dataset_parts
 
 
 def _test_time_view(pipeline: list) -> list:
@@ -25,13 +26,17 @@ def _test_time_view(pipeline: list) -> list:
 
 
 def statistics_patches(cfg: mmcv.Config, data_root: str):
-    """The config's ``data.train`` patches under ``data_root`` (a ``tools/split_patches.py``
-    output), seen as at test time; :class:`InputError` when there are none."""
-    img_dir = osp.join(data_root, cfg.data.train.img_dir)
+    """The training patches under ``data_root`` (a ``tools/split_patches.py`` output), laid
+    out and seen as the config's ``data.train`` (its first patch dataset, if it lists or wraps
+    several) sees them at test time; :class:`InputError` when there are none."""
+    train = next((d for d in dataset_parts(cfg.data.train) if 'mask_dir' in d), None)
+    if train is None:
+        raise InputError('the config trains on no patch dataset (data.train has no mask_dir)')
+    img_dir = osp.join(data_root, train['img_dir'])
     if not osp.isdir(img_dir):
         raise InputError(f'{img_dir}: no such folder of training patches')
-    pipeline = _test_time_view(cfg.data.train.pipeline)
-    dataset = build_dataset(dict(cfg.data.train, data_root=data_root, pipeline=pipeline))
+    pipeline = _test_time_view(train['pipeline'])
+    dataset = build_dataset(dict(train, data_root=data_root, pipeline=pipeline))
     if len(dataset) == 0:
         raise InputError(f'{img_dir}: no training patches')
     return dataset

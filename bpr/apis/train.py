@@ -84,16 +84,29 @@ def train_refiner(model, datasets, cfg, distributed=False, validate=False, times
         train_segmentor(model, datasets, cfg, distributed, validate, timestamp, meta)
 
 
+def dataset_parts(ds) -> list:
+    """The dataset configs that a ``data.train``-like config is built from: itself, or those
+    of the forms mmseg's ``build_dataset`` combines: a list (concatenated) and the wrappers
+    of a ``dataset`` (``RepeatDataset``, ``MultiImageMixDataset``)."""
+    if isinstance(ds, (list, tuple)):
+        return [part for d in ds for part in dataset_parts(d)]
+    if 'dataset' in ds:
+        return dataset_parts(ds['dataset'])
+    return [ds]
+
+
 def check_data_root(cfg, splits=('train', )) -> None:
-    """Fail early, naming the path, when the patch dataset of a config is not usable."""
+    """Fail early, naming the path, when a patch dataset of a config is not usable."""
     from ..datasets import DataRootError, check_patch_folders
     for split in splits:
-        ds = cfg.data[split]
-        root = ds.get('data_root')
-        if root is None:
-            raise DataRootError('DATA_ROOT is not set: point it at the patch dataset '
-                                '(the `patches` folder written by tools/prepare_dataset*.sh)')
-        check_patch_folders(ds.img_dir, ds.mask_dir, ds.get('ann_dir'), root)
+        for ds in dataset_parts(cfg.data[split]):
+            if 'mask_dir' not in ds:
+                continue  # not a patch dataset: its own class checks its folders
+            root = ds.get('data_root')
+            if root is None:
+                raise DataRootError('DATA_ROOT is not set: point it at the patch dataset '
+                                    '(the `patches` folder written by tools/prepare_dataset*.sh)')
+            check_patch_folders(ds['img_dir'], ds['mask_dir'], ds.get('ann_dir'), root)
 
 
 def scale_lr(cfg, world_size: int) -> str:
