@@ -65,7 +65,8 @@ def test_recalibrated_state_keeps_keys_and_dtypes_and_names_a_missing_folder(pat
 
 
 def test_statistics_patches_of_a_combined_training_set(patches):
-    """A config training on several datasets (mmseg's list form, wrappers) gives its statistics the layout and pipeline of its first patch dataset."""
+    """A config training on several datasets (mmseg's list form, wrappers) gives its
+    statistics the layout and pipeline of its first patch dataset."""
     cfg = mmcv.Config.fromfile(TINY_CONFIG)
     part = dict(cfg.data.train, img_dir='elsewhere/train')
     plain = statistics_patches(cfg, patches)
