@@ -10,7 +10,7 @@ from mmseg.datasets import build_dataset
 
 from ..core.io import InputError
 from .inference import DEFAULT_CONFIG, init_refiner
-from .train import dataset_parts
+from .train import patch_datasets
 
 
 def _test_time_view(pipeline: list) -> list:
@@ -29,9 +29,10 @@ def statistics_patches(cfg: mmcv.Config, data_root: str):
     """The training patches under ``data_root`` (a ``tools/split_patches.py`` output), laid
     out and seen as the config's ``data.train`` (its first patch dataset, if it lists or wraps
     several) sees them at test time; :class:`InputError` when there are none."""
-    train = next((d for d in dataset_parts(cfg.data.train) if 'mask_dir' in d), None)
-    if train is None:
+    parts = patch_datasets(cfg.data.train)
+    if not parts:
         raise InputError('the config trains on no patch dataset (data.train has no mask_dir)')
+    train = parts[0]
     img_dir = osp.join(data_root, train['img_dir'])
     if not osp.isdir(img_dir):
         raise InputError(f'{img_dir}: no such folder of training patches')

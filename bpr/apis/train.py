@@ -84,24 +84,23 @@ def train_refiner(model, datasets, cfg, distributed=False, validate=False, times
         train_segmentor(model, datasets, cfg, distributed, validate, timestamp, meta)
 
 
-def dataset_parts(ds) -> list:
-    """The dataset configs that a ``data.train``-like config is built from: itself, or those
-    of the forms mmseg's ``build_dataset`` combines: a list (concatenated) and the wrappers
-    of a ``dataset`` (``RepeatDataset``, ``MultiImageMixDataset``)."""
+def patch_datasets(ds) -> list:
+    """The patch datasets (configs with a ``mask_dir``) that a ``data.train``-like config is
+    built from: itself, or those in the forms mmseg's ``build_dataset`` combines: a list
+    (concatenated) and the wrappers of a ``dataset`` (``RepeatDataset``,
+    ``MultiImageMixDataset``). Other datasets are left out: their classes check their folders."""
     if isinstance(ds, (list, tuple)):
-        return [part for d in ds for part in dataset_parts(d)]
+        return [part for d in ds for part in patch_datasets(d)]
     if 'dataset' in ds:
-        return dataset_parts(ds['dataset'])
-    return [ds]
+        return patch_datasets(ds['dataset'])
+    return [ds] if 'mask_dir' in ds else []
 
 
 def check_data_root(cfg, splits=('train', )) -> None:
     """Fail early, naming the path, when a patch dataset of a config is not usable."""
     from ..datasets import DataRootError, check_patch_folders
     for split in splits:
-        for ds in dataset_parts(cfg.data[split]):
-            if 'mask_dir' not in ds:
-                continue  # not a patch dataset: its own class checks its folders
+        for ds in patch_datasets(cfg.data[split]):
             root = ds.get('data_root')
             if root is None:
                 raise DataRootError('DATA_ROOT is not set: point it at the patch dataset '
