@@ -578,6 +578,45 @@ def test_label_edges_tells_loose_from_tight_labels(tmp_path):
     assert ratio['tight'] < 0.8 < ratio['exact'] < 1.2 < ratio['loose'], out
 
 
+
+def test_outline_polygons_counts_vertices_and_simplifies(tmp_path):
+    """A square is a 4-vertex polygon, a disc needs many; ``--simplify`` turns a square with
+    a one-pixel notch back into the square, keeping every result, its order and fields."""
+    def rle(mask):
+        out = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+        out['counts'] = out['counts'].decode()
+        return out
+
+    square = np.zeros((100, 100), np.uint8)
+    square[20:80, 20:80] = 1
+    disc = cv2.circle(np.zeros((100, 100), np.uint8), (50, 50), 30, 1, -1)
+    for name, mask in (('square', square), ('disc', disc)):
+        gt = dict(images=[dict(id=1, file_name='a.png', height=100, width=100)],
+                  categories=[dict(id=1, name='x')],
+                  annotations=[dict(id=1, image_id=1, category_id=1, iscrowd=0,
+                                    area=int(mask.sum()), segmentation=rle(mask))])
+        (tmp_path / f'{name}.json').write_text(json.dumps(gt))
+    out = run(['python', 'tools/benchmarks/outline_polygons.py', str(tmp_path / 'square.json'),
+               str(tmp_path / 'disc.json'), '--eps', '1', '--min-area', '100']).stdout
+    rows = {name: [float(v) for v in re.search(rf'{name}\.json \| 1 \| 1 \| (.*) \|$', out,
+                                               re.M)[1].split(' | ')]
+            for name in ('square', 'disc')}
+    assert rows['square'][1:] == [1.0, 1.0], out  # Boundary IoU with itself, share >= 0.95
+    assert rows['square'][0] * 2.36 == pytest.approx(4, abs=0.05), out  # 4 per 236 px
+    assert rows['disc'][0] > 3 * rows['square'][0], out
+
+    notched = square.copy()
+    notched[20, 50] = 0
+    results = [dict(image_id=1, category_id=1, score=0.3, segmentation=rle(notched), tag='a'),
+               dict(image_id=1, category_id=1, score=0.9, segmentation=rle(disc), tag='b')]
+    (tmp_path / 'res.json').write_text(json.dumps(results))
+    run(['python', 'tools/benchmarks/outline_polygons.py', '--simplify',
+         str(tmp_path / 'res.json'), str(tmp_path / 'poly'), '--eps', '1'])
+    out = json.loads((tmp_path / 'poly1.json').read_text())
+    assert [(r['tag'], r['score']) for r in out] == [('a', 0.3), ('b', 0.9)]
+    assert (mask_utils.decode(out[0]['segmentation']) == square).all()
+    assert abs(int(mask_utils.decode(out[1]['segmentation']).sum()) - int(disc.sum())) < 60
+
 def test_error_bands_places_each_error_by_its_distance(tmp_path):
     """A square segmented exactly, a pixel too large all around, and with a hole at its
     centre: the added ring lies at distance 1, the hole beyond 10 px, and correcting the
