@@ -578,7 +578,6 @@ def test_label_edges_tells_loose_from_tight_labels(tmp_path):
     assert ratio['tight'] < 0.8 < ratio['exact'] < 1.2 < ratio['loose'], out
 
 
-
 def test_outline_polygons_counts_vertices_and_simplifies(tmp_path):
     """A square is a 4-vertex polygon, a disc needs many; ``--simplify`` turns a square with
     a one-pixel notch back into the square, keeping every result, its order and fields."""
@@ -616,6 +615,7 @@ def test_outline_polygons_counts_vertices_and_simplifies(tmp_path):
     assert [(r['tag'], r['score']) for r in out] == [('a', 0.3), ('b', 0.9)]
     assert (mask_utils.decode(out[0]['segmentation']) == square).all()
     assert abs(int(mask_utils.decode(out[1]['segmentation']).sum()) - int(disc.sum())) < 60
+
 
 def test_error_bands_places_each_error_by_its_distance(tmp_path):
     """A square segmented exactly, a pixel too large all around, and with a hole at its
