@@ -57,6 +57,41 @@ def test_train_pipeline_values(patches):
     assert np.array_equal(gt[0].numpy(), gt_exp)
 
 
+@pytest.mark.parametrize('src, dst', [(48, 128), (40, 128), (96, 128), (200, 128)])
+def test_resize_exact_keeps_masks_on_the_image_grid(src, dst):
+    """Label maps and coarse masks resampled at the pixel centres, as the in-memory path
+    does: an outline stays where the image's lies; mmseg's stock ``Resize`` moves it."""
+    from mmseg.datasets.pipelines import Resize
+    from bpr.datasets import ResizeExact
+    from bpr.datasets.transforms import nearest_indices
+    for n, m in ((src, dst), (64, 160), (160, 64)):  # OpenCV's NEAREST_EXACT differs at 64, 160
+        assert np.array_equal(nearest_indices(n, m), torch.nn.functional.interpolate(
+            torch.arange(n, dtype=torch.float64)[None, None], size=m,
+            mode='nearest-exact')[0, 0].long().numpy())
+    rng = np.random.default_rng(src)
+    shifts = {}
+    for step in (ResizeExact, Resize):
+        total = 0.0
+        for edge in range(1, src):  # foreground from column ``edge`` on
+            mask = np.where(np.arange(src) >= edge, 1.0, -1.0).astype(np.float32)
+            results = dict(img=rng.integers(0, 255, (src, src, 3), dtype=np.uint8),
+                           coarse_mask=np.tile(mask, (src, 1)), seg_fields=['coarse_mask'])
+            out = step(img_scale=(dst, dst), keep_ratio=False)(results)
+            assert out['img'].shape == (dst, dst, 3) and out['coarse_mask'].shape == (dst, dst)
+            assert set(np.unique(out['coarse_mask'])) <= {-1.0, 1.0}
+            # where the outline lands, in output pixels, against where the image's lies
+            total += (out['coarse_mask'][0] < 0).sum() - edge * dst / src
+        shifts[step.__name__] = total / (src - 1)
+    assert abs(shifts['ResizeExact']) < 0.05, shifts
+    assert shifts['Resize'] > 0.3, shifts
+    # at an integer scale the two agree
+    mask = np.where(rng.random((32, 32)) > 0.5, 1.0, -1.0).astype(np.float32)
+    exact, stock = (step(img_scale=(64, 64), keep_ratio=False)(dict(
+        img=np.zeros((32, 32, 3), np.uint8), coarse_mask=mask, seg_fields=['coarse_mask']))
+        for step in (ResizeExact, Resize))
+    assert np.array_equal(exact['coarse_mask'], stock['coarse_mask'])
+
+
 def test_test_pipeline_and_eval_of_probabilities(patches):
     cfg = _cfg(patches)
     ds = build_dataset(cfg.data.test, dict(test_mode=True))

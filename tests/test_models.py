@@ -55,7 +55,7 @@ def test_configs_import_bpr_for_stock_tools():
     assert cfg.lr_config.min_lr == 1e-4 and cfg.optimizer.lr == 0.01
     cfg48 = mmcv.Config.fromfile(CONFIGS['hrnet48_256'][0])
     assert cfg48.model.pretrained == 'open-mmlab://msra/hrnetv2_w48'
-    sizes = [s['img_scale'] for s in cfg48.data.train.pipeline if s['type'] == 'Resize']
+    sizes = [s['img_scale'] for s in cfg48.data.train.pipeline if s['type'] == 'ResizeExact']
     assert sizes == [(256, 256)]
     assert cfg48.data.test.pipeline[2]['img_scale'] == (256, 256)
 

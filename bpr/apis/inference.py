@@ -19,11 +19,14 @@ from ..core.checkpoint import load_file, load_weights
 from ..core.io import InputError, read_image
 from ..core.patches import (IOU_THRESH, PATCH_SETTINGS, PATCH_SIZE, SETTING_RULES, setting_arg,
                            setting_problem)
+from ..datasets.transforms import nearest_indices
 from ..models import fuse_conv_bn
 
 PROJECT_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(PROJECT_ROOT, 'configs', 'bpr', 'hrnet18s_128.py')
 DEFAULT_CHECKPOINT = osp.join(PROJECT_ROOT, 'checkpoints', 'bpr_hrnet18s_128_default.pth')
+# test-pipeline steps that give the network's input size
+RESIZE_STEPS = ('Resize', 'ResizeExact')
 PRECISIONS = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
@@ -212,7 +215,7 @@ def patch_views(cfg: mmcv.Config) -> PatchViews:
                 dirs = list(aug.flip_direction)
                 flips = [(None, len(dirs))] + [(d, 1) for d in dirs]
             steps = list(step['transforms']) + steps
-        elif step['type'] == 'Resize' and step.get('img_scale') and sizes is None:
+        elif step['type'] in RESIZE_STEPS and step.get('img_scale') and sizes is None:
             scale = step['img_scale']
             sizes = [tuple(scale[0] if isinstance(scale[0], (tuple, list)) else scale)]
         elif step['type'] == 'Normalize':
@@ -253,8 +256,8 @@ def run_patches(model: torch.nn.Module, img_patches: np.ndarray, mask_patches: n
 
     ``img_patches`` (N, S, S, 3) uint8 in BGR order (as read by mmcv/OpenCV), ``mask_patches``
     (N, S, S) binary. Same preprocessing as the test pipeline: bilinear resize of the image
-    to the network size, RGB + ImageNet normalisation, nearest resize of the mask to {-1, 1};
-    the probabilities of the pipeline's test-time views (scales, flips) are averaged.
+    to the network size, RGB + ImageNet normalisation, the mask as {-1, 1} resampled at the
+    pixel centres (:class:`~bpr.datasets.ResizeExact`); the probabilities of the pipeline's test-time views (scales, flips) are averaged.
     ``batch_size`` patches per forward pass (default: :func:`default_batch_size`; fewer
     where the GPU's memory runs out, :func:`in_passes`).
     """
@@ -278,7 +281,8 @@ def run_patches(model: torch.nn.Module, img_patches: np.ndarray, mask_patches: n
         for w, h in views.sizes:
             img_s = F.interpolate(img, size=(h, w), mode='bilinear', align_corners=False)
             img_s = ((img_s - mean) / std).to(dtype)
-            mask_s = F.interpolate(mask, size=(h, w), mode='nearest').to(dtype)
+            rows, cols = (torch.from_numpy(nearest_indices(side, n)).to(device) for n in (h, w))
+            mask_s = mask[:, :, rows][..., cols].to(dtype)
             for flip, weight in views.flips:
                 meta = dict(img_shape=(h, w, 3), ori_shape=(side, side, 3), flip=bool(flip),
                             flip_direction=flip)

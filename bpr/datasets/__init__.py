@@ -1,4 +1,6 @@
 from .loading import LoadCoarseMask
 from .refine_dataset import DataRootError, RefineDataset, check_patch_folders
+from .transforms import ResizeExact, resize_nearest
 
-__all__ = ['RefineDataset', 'LoadCoarseMask', 'DataRootError', 'check_patch_folders']
+__all__ = ['RefineDataset', 'LoadCoarseMask', 'ResizeExact', 'resize_nearest', 'DataRootError',
+           'check_patch_folders']

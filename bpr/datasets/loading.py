@@ -10,7 +10,7 @@ from mmseg.datasets.builder import PIPELINES
 class LoadCoarseMask:
     """Load ``mask_prefix/filename`` as a float32 mask with values in {-1, 1}.
 
-    The mask is added to ``seg_fields`` so that ``Resize`` (nearest), ``RandomFlip`` and the
+    The mask is added to ``seg_fields`` so that ``ResizeExact``, ``RandomFlip`` and the
     other geometric steps treat it like the label map. Format it with
     ``ImageToTensor(keys=['coarse_mask'])`` (and ``ToDataContainer`` for training).
     """

@@ -11,7 +11,7 @@ train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
     dict(type='LoadCoarseMask'),
-    dict(type='Resize', img_scale=(64, 64), keep_ratio=False),
+    dict(type='ResizeExact', img_scale=(64, 64), keep_ratio=False),
     dict(type='RandomFlip', prob=0.5),
     dict(type='Normalize', **img_norm_cfg),
     dict(type='DefaultFormatBundle'),
@@ -27,7 +27,7 @@ test_pipeline = [
         img_scale=(64, 64),
         flip=False,
         transforms=[
-            dict(type='Resize', keep_ratio=False),
+            dict(type='ResizeExact', keep_ratio=False),
             dict(type='RandomFlip'),
             dict(type='Normalize', **img_norm_cfg),
             dict(type='ImageToTensor', keys=['img', 'coarse_mask']),
