@@ -90,6 +90,11 @@ def test_resize_exact_keeps_masks_on_the_image_grid(src, dst):
         img=np.zeros((32, 32, 3), np.uint8), coarse_mask=mask, seg_fields=['coarse_mask']))
         for step in (ResizeExact, Resize))
     assert np.array_equal(exact['coarse_mask'], stock['coarse_mask'])
+    # keeping the aspect ratio, the masks follow the image's new size
+    out = ResizeExact(img_scale=(128, 128), keep_ratio=True)(dict(
+        img=np.zeros((30, 50, 3), np.uint8), coarse_mask=np.ones((30, 50), np.float32),
+        seg_fields=['coarse_mask']))
+    assert out['img'].shape[:2] == out['coarse_mask'].shape == (77, 128)
 
 
 def test_test_pipeline_and_eval_of_probabilities(patches):
