@@ -257,7 +257,8 @@ def run_patches(model: torch.nn.Module, img_patches: np.ndarray, mask_patches: n
     ``img_patches`` (N, S, S, 3) uint8 in BGR order (as read by mmcv/OpenCV), ``mask_patches``
     (N, S, S) binary. Same preprocessing as the test pipeline: bilinear resize of the image
     to the network size, RGB + ImageNet normalisation, the mask as {-1, 1} resampled at the
-    pixel centres (:class:`~bpr.datasets.ResizeExact`); the probabilities of the pipeline's test-time views (scales, flips) are averaged.
+    pixel centres (:class:`~bpr.datasets.ResizeExact`); the probabilities of the pipeline's
+    test-time views (scales, flips) are averaged.
     ``batch_size`` patches per forward pass (default: :func:`default_batch_size`; fewer
     where the GPU's memory runs out, :func:`in_passes`).
     """
