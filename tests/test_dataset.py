@@ -63,8 +63,8 @@ def test_resize_exact_keeps_masks_on_the_image_grid(src, dst):
     does: an outline stays where the image's lies; mmseg's stock ``Resize`` moves it."""
     from mmseg.datasets.pipelines import Resize
     from bpr.datasets import ResizeExact
-    from bpr.datasets.transforms import nearest_indices
-    for n, m in ((src, dst), (64, 160), (160, 64)):  # OpenCV's NEAREST_EXACT differs at 64, 160
+    from bpr.datasets.transforms import nearest_indices, resize_nearest
+    for n, m in ((src, dst), (64, 128), (64, 160), (160, 64)):  # OpenCV's NEAREST_EXACT: 64, 160
         assert np.array_equal(nearest_indices(n, m), torch.nn.functional.interpolate(
             torch.arange(n, dtype=torch.float64)[None, None], size=m,
             mode='nearest-exact')[0, 0].long().numpy())
@@ -86,6 +86,8 @@ def test_resize_exact_keeps_masks_on_the_image_grid(src, dst):
     assert shifts['Resize'] > 0.3, shifts
     # at an integer scale the two agree
     mask = np.where(rng.random((32, 32)) > 0.5, 1.0, -1.0).astype(np.float32)
+    rows = nearest_indices(32, 64)
+    assert np.array_equal(resize_nearest(mask, (64, 64)), mask[rows[:, None], rows])
     exact, stock = (step(img_scale=(64, 64), keep_ratio=False)(dict(
         img=np.zeros((32, 32, 3), np.uint8), coarse_mask=mask, seg_fields=['coarse_mask']))
         for step in (ResizeExact, Resize))

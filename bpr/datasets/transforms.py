@@ -1,6 +1,7 @@
 """Resizing that keeps label maps and coarse masks on the image's pixel grid."""
 from typing import Tuple
 
+import cv2
 import numpy as np
 from mmseg.datasets.builder import PIPELINES
 from mmseg.datasets.pipelines import Resize
@@ -18,6 +19,9 @@ def nearest_indices(src: int, dst: int) -> np.ndarray:
 
 def resize_nearest(array: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     """``array`` (H, W, ...) resampled to ``size`` (h, w) at the pixel centres."""
+    if all(m % n == 0 for n, m in zip(array.shape[:2], size)):
+        # whole-number enlargements read the same pixels either way; OpenCV's is faster
+        return cv2.resize(array, size[::-1], interpolation=cv2.INTER_NEAREST)
     rows, cols = (nearest_indices(n, m) for n, m in zip(array.shape[:2], size))
     return array.take(rows, axis=0).take(cols, axis=1)  # 4x faster than array[rows, cols]
 
