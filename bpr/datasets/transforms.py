@@ -19,7 +19,8 @@ def nearest_indices(src: int, dst: int) -> np.ndarray:
 
 def resize_nearest(array: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     """``array`` (H, W, ...) resampled to ``size`` (h, w) at the pixel centres."""
-    if all(m % n == 0 for n, m in zip(array.shape[:2], size)):
+    if array.ndim == 2 and array.dtype in (np.uint8, np.float32) and \
+            all(m % n == 0 for n, m in zip(array.shape[:2], size)):
         # whole-number enlargements read the same pixels either way; OpenCV's is faster
         return cv2.resize(array, size[::-1], interpolation=cv2.INTER_NEAREST)
     rows, cols = (nearest_indices(n, m) for n, m in zip(array.shape[:2], size))
