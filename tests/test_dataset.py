@@ -64,7 +64,8 @@ def test_resize_exact_keeps_masks_on_the_image_grid(src, dst):
     from mmseg.datasets.pipelines import Resize
     from bpr.datasets import ResizeExact
     from bpr.datasets.transforms import nearest_indices, resize_nearest
-    for n, m in ((src, dst), (64, 128), (64, 160), (160, 64)):  # OpenCV's NEAREST_EXACT: 64, 160
+    # (64, 160): where OpenCV's INTER_NEAREST_EXACT rounds ties the other way
+    for n, m in ((src, dst), (64, 128), (64, 160), (160, 64)):
         assert np.array_equal(nearest_indices(n, m), torch.nn.functional.interpolate(
             torch.arange(n, dtype=torch.float64)[None, None], size=m,
             mode='nearest-exact')[0, 0].long().numpy())
