@@ -272,6 +272,9 @@ def run_patches(model: torch.nn.Module, img_patches: np.ndarray, mask_patches: n
     std = torch.tensor(views.norm['std'], device=device).view(1, 3, 1, 1)
     total = len(views.sizes) * sum(weight for _, weight in views.flips)
     out = np.empty((n, side, side), np.float32)
+    # the mask pixels each view reads (ResizeExact's), once for all passes
+    picks = {(w, h): [torch.from_numpy(nearest_indices(side, length)).to(device)
+                      for length in (h, w)] for w, h in views.sizes}
 
     def forward(start: int, stop: int) -> None:
         img = torch.from_numpy(img_patches[start:stop]).to(device).permute(0, 3, 1, 2).float()
@@ -282,7 +285,7 @@ def run_patches(model: torch.nn.Module, img_patches: np.ndarray, mask_patches: n
         for w, h in views.sizes:
             img_s = F.interpolate(img, size=(h, w), mode='bilinear', align_corners=False)
             img_s = ((img_s - mean) / std).to(dtype)
-            rows, cols = (torch.from_numpy(nearest_indices(side, n)).to(device) for n in (h, w))
+            rows, cols = picks[w, h]
             mask_s = mask[:, :, rows][..., cols].to(dtype)
             for flip, weight in views.flips:
                 meta = dict(img_shape=(h, w, 3), ori_shape=(side, side, 3), flip=bool(flip),
