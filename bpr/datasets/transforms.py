@@ -10,9 +10,11 @@ from mmseg.datasets.pipelines import Resize
 def nearest_indices(src: int, dst: int) -> np.ndarray:
     """Source index of each of ``dst`` pixels resampled from ``src`` nearest to its centre.
 
-    What torch's ``nearest-exact`` reads. OpenCV's ``INTER_NEAREST`` (mmcv's ``nearest``)
-    reads at the pixel's top-left corner instead, and its ``INTER_NEAREST_EXACT`` rounds
-    some ties the other way (64 to 160 px).
+    What torch's ``nearest-exact`` reads (but for a rare float tie, e.g. 448 to 160 px),
+    computed here so that the pipeline and :func:`~bpr.apis.run_patches` read the same
+    pixels. OpenCV's ``INTER_NEAREST`` (mmcv's ``nearest``) reads at the pixel's top-left
+    corner instead, and its ``INTER_NEAREST_EXACT`` rounds some ties the other way (64 to
+    160 px).
     """
     return np.minimum(((np.arange(dst) + 0.5) * (src / dst)).astype(np.int64), src - 1)
 
