@@ -51,9 +51,10 @@
 #          coarse draws each (the i-th by file name: draw i mod 5), Penn-Fudan train and
 #          COCO128 with all five (CPU_PHOTOS=subset: the every TRAIN_EVERY-th photographs
 #          alone, as run 3; CPU_DRAWS=grid28: the five draws all plain 28x28 grids, other
-#          seeds; PATCH_SIZE: the patches' size, default 64); released as `train` does, averaged with
-#          BASE (default CKPT) at ALPHA (default 0.5); `tune` then chooses ALPHA. CPU_CONFIG
-#          trains with another config, e.g. configs/bpr/hrnet18s_128_distill_cpu.py with
+#          seeds; PATCH_SIZE: the patches' size, default 64); released as `train` does,
+#          averaged with BASE (default CKPT) at ALPHA (default 0.5); `tune` then chooses
+#          ALPHA. CPU_CONFIG trains with another config, e.g.
+#          configs/bpr/hrnet18s_128_distill_cpu.py with
 #          OPTIONS=model.teachers.1.checkpoint=BASE.pth (distillation from two refiners), or
 #          configs/bpr/hrnet18s_128_diverse.py on a GPU (every photograph, one draw each:
 #          fewer DUTS-TR patches than `train`'s five draws of every third).
@@ -227,22 +228,25 @@ json.dump(dict(g, images=[i for i in g['images'] if i['id'] in ids],
   fit "$ROOT/configs/bpr/hrnet18s_128_diverse.py" "${parts[@]}"
   release "$WORK/default.pth" "${ALPHA:-0.7}" ;;
 cpu)
-  # the tuning split of `tune` for a run on every TRAIN_EVERY-th photograph (default 3, as
-  # the default model's last GPU run) is left out; the rest is trained on
-  py split_coco.py "$WORK/train_gt.json" "$WORK/train_unused_gt.json" \
-    "$WORK/train_subset_gt.json" --every "${TRAIN_EVERY:-3}"
-  py split_coco.py "$WORK/train_unused_gt.json" "$WORK/tune_rest_gt.json" \
-    "$WORK/tune_gt.json" --every 16
-  case ${CPU_PHOTOS:-all} in
-    all) mix_gt "$WORK/train_subset_gt.json" "$WORK/tune_rest_gt.json" ;;
-    subset) mix_gt "$WORK/train_subset_gt.json" ;;
-    *) echo "CPU_PHOTOS is all or subset, not $CPU_PHOTOS" >&2; exit 2 ;;
+  # the options checked before any work
+  cpu_photos=${CPU_PHOTOS:-all}
+  case $cpu_photos in all | subset) ;;
+    *) echo "CPU_PHOTOS is all or subset, not $cpu_photos" >&2; exit 2 ;;
   esac
   case ${CPU_DRAWS:-varied} in
     varied) ;;
     grid28) DRAWS=("28 0 0 0 1" "28 0 0 0 2" "28 0 0 0 3" "28 0 0 0 4" "28 0 0 0 5") ;;
     *) echo "CPU_DRAWS is varied or grid28, not $CPU_DRAWS" >&2; exit 2 ;;
   esac
+  # the tuning split of `tune` for a run on every TRAIN_EVERY-th photograph (default 3, as
+  # the default model's last GPU run) is left out; the rest is trained on
+  py split_coco.py "$WORK/train_gt.json" "$WORK/train_unused_gt.json" \
+    "$WORK/train_subset_gt.json" --every "${TRAIN_EVERY:-3}"
+  py split_coco.py "$WORK/train_unused_gt.json" "$WORK/tune_rest_gt.json" \
+    "$WORK/tune_gt.json" --every 16
+  photos=("$WORK/train_subset_gt.json")
+  [ "$cpu_photos" = subset ] || photos+=("$WORK/tune_rest_gt.json")
+  mix_gt "${photos[@]}"
   # one draw per photograph (the i-th by file name gets draw i mod 5), all five per instance
   # of Penn-Fudan and COCO128: a fifth of the patches that five draws of each would give
   "$PYTHON" -c "import json, sys; g = json.load(open(sys.argv[1]))
