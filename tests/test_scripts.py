@@ -540,6 +540,20 @@ def test_gpu_script_refuses_an_unknown_part_before_any_work(tmp_path):
     assert not (tmp_path / 'out').exists()
 
 
+@pytest.mark.parametrize('name,value,message', [
+    ('CPU_PHOTOS', 'some', 'CPU_PHOTOS is all or subset, not some'),
+    ('CPU_DRAWS', 'grid14', 'CPU_DRAWS is varied or grid28, not grid14'),
+    ('DRAW_OFFSET', '-1', 'DRAW_OFFSET is a whole number, not -1')])
+def test_duts_cpu_step_checks_its_options_before_any_work(tmp_path, name, value, message):
+    # DATA holds nothing: a check that came after the first split would fail on it instead
+    env = dict(os.environ, DATA=str(tmp_path / 'data'), WORK=str(tmp_path / 'work'),
+               **{name: value})
+    proc = subprocess.run(['bash', 'tools/benchmarks/duts.sh', 'cpu'], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.strip() == message, proc.stderr
+    assert not any((tmp_path / 'work').iterdir())
+
+
 def test_bench_ties_compares_both_tie_breaks(coco, tmp_path):
     out = tmp_path / 'ties.md'
     run(['python', 'tools/benchmarks/bench_ties.py', coco['gt'], coco['coarse'],

@@ -51,7 +51,9 @@
 #          coarse draws each (the i-th by file name: draw i mod 5), Penn-Fudan train and
 #          COCO128 with all five (CPU_PHOTOS=subset: the every TRAIN_EVERY-th photographs
 #          alone, as run 3; CPU_DRAWS=grid28: the five draws all plain 28x28 grids, other
-#          seeds; PATCH_SIZE: the patches' size, default 64); released as `train` does,
+#          seeds; DRAW_OFFSET: added to the draws' seeds, default 0, for new draws in a run
+#          that continues one on the same photographs; PATCH_SIZE: the patches' size,
+#          default 64); released as `train` does,
 #          averaged with BASE (default CKPT) at ALPHA (default 0.5); `tune` then chooses
 #          ALPHA. CPU_CONFIG trains with another config, e.g.
 #          configs/bpr/hrnet18s_128_distill_cpu.py with
@@ -238,6 +240,9 @@ cpu)
     grid28) DRAWS=("28 0 0 0 1" "28 0 0 0 2" "28 0 0 0 3" "28 0 0 0 4" "28 0 0 0 5") ;;
     *) echo "CPU_DRAWS is varied or grid28, not $CPU_DRAWS" >&2; exit 2 ;;
   esac
+  draw_offset=${DRAW_OFFSET:-0}
+  [[ $draw_offset =~ ^[0-9]+$ ]] ||
+    { echo "DRAW_OFFSET is a whole number, not $draw_offset" >&2; exit 2; }
   # the tuning split of `tune` for a run on every TRAIN_EVERY-th photograph (default 3, as
   # the default model's last GPU run) is left out; the rest is trained on
   py split_coco.py "$WORK/train_gt.json" "$WORK/train_unused_gt.json" \
@@ -259,7 +264,7 @@ for k in range(5):
                    annotations=[a for a in g['annotations'] if a['image_id'] in ids]),
               open(f'{sys.argv[2]}{k}.json', 'w'))" "$WORK/mix_gt.json" "$WORK/mix_gt_draw"
   parts=()
-  for i in "${!DRAWS[@]}"; do coarse_draw "$WORK/mix_gt_draw$i.json" "$i" 0; done
+  for i in "${!DRAWS[@]}"; do coarse_draw "$WORK/mix_gt_draw$i.json" "$i" "$draw_offset"; done
   drawn_all
   fit "${CPU_CONFIG:-$ROOT/configs/bpr/hrnet18s_128_diverse_cpu.py}" "${parts[@]}"
   release "$WORK/default.pth" "${ALPHA:-0.5}" ;;
