@@ -545,7 +545,7 @@ def test_gpu_script_refuses_an_unknown_part_before_any_work(tmp_path):
     ('CPU_DRAWS', 'grid14', 'CPU_DRAWS is varied or grid28, not grid14'),
     ('DRAW_OFFSET', '-1', 'DRAW_OFFSET is a whole number, not -1')])
 def test_duts_cpu_step_checks_its_options_before_any_work(tmp_path, name, value, message):
-    # DATA holds nothing: a check that came after the first split would fail on it instead
+    # WORK holds no data step's output: a check made after the first split would fail there
     env = dict(os.environ, DATA=str(tmp_path / 'data'), WORK=str(tmp_path / 'work'),
                **{name: value})
     proc = subprocess.run(['bash', 'tools/benchmarks/duts.sh', 'cpu'], cwd=ROOT, env=env,
