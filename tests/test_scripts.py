@@ -881,6 +881,34 @@ def test_checkpoint_test_settings_are_the_defaults(coco, tmp_path):
     assert not (tmp_path / 'bad.json').exists() and not (tmp_path / 'x.pth').exists()
 
 
+def test_publish_model_averages_several_runs(tmp_path):
+    """Several IN_FILEs: their uniform average (a soup), then WiSE-FT with --base."""
+    import torch
+    start, run1, run2 = (random_checkpoint(str(tmp_path / f'{n}.pth'), seed=i)
+                         for i, n in enumerate(('start', 'run1', 'run2')))
+    out = tmp_path / 'soup.pth'
+    run(['python', 'tools/publish_model.py', run1, run2, str(out), '--base', start,
+         '--alpha', '0.5'])
+    s0, s1, s2 = (torch.load(p, weights_only=True)['state_dict'] for p in (start, run1, run2))
+    pub = torch.load(str(out), weights_only=True)
+    assert pub['meta']['averaged'] == ['run1.pth', 'run2.pth']
+    assert pub['meta']['interpolated'] == dict(base='start.pth', alpha=0.5)
+    key = 'backbone.conv1.weight'
+    assert not torch.equal(s1[key], s2[key])
+    assert torch.allclose(pub['state_dict'][key], 0.5 * s0[key] + 0.25 * (s1[key] + s2[key]),
+                          atol=1e-6)
+    from bpr.apis import init_refiner
+    init_refiner(TINY_CONFIG, str(out), device='cpu')
+    # a run of another network among them: one line naming it, nothing written
+    other = tmp_path / 'other.pth'
+    torch.save(dict(state_dict={key: s1[key][:1]}), str(other))
+    proc = subprocess.run(['python', 'tools/publish_model.py', run1, str(other),
+                           str(tmp_path / 'x.pth')], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [
+        f'error: {other}: not the same network as {run1}'], proc.stderr
+    assert not (tmp_path / 'x.pth').exists()
+
+
 def test_publish_model_fp16_min_size_and_weight_average(tmp_path):
     import torch
     a = random_checkpoint(str(tmp_path / 'a.pth'), seed=0)

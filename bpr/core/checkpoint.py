@@ -11,7 +11,7 @@ import os.path as osp
 import pickle
 import re
 import zipfile
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -140,6 +140,25 @@ def load_weights(model: torch.nn.Module, filename: str) -> dict:
     return checkpoint
 
 
+def _check_same_network(first: dict, other: dict, other_name: str, first_name: str) -> None:
+    if first.keys() != other.keys() or any(first[k].shape != other[k].shape for k in first):
+        raise InputError(f'{other_name}: not the same network as {first_name}')
+
+
+def average_weights(states: Sequence[dict], names: Sequence[str]) -> dict:
+    """The mean of several state dicts' floating tensors, the first's for the rest
+    (BatchNorm counters): a uniform model soup (Wortsman et al., ICML 2022) of runs
+    fine-tuned from the same start. :class:`InputError` naming the file (``names``) that is
+    not the same network as the first."""
+    if not states:
+        raise ValueError('no state dicts to average')
+    first = states[0]
+    for state, name in zip(states[1:], names[1:]):
+        _check_same_network(first, state, name, names[0])
+    return {k: (sum(s[k].float() for s in states) / len(states)).to(v.dtype)
+            if v.is_floating_point() else v for k, v in first.items()}
+
+
 def interpolate_weights(base: dict, tuned: dict, alpha: float, base_name: str = 'base') -> dict:
     """``(1 - alpha) * base + alpha * tuned`` for floating tensors, ``tuned``'s for the rest
     (BatchNorm counters): the weight-space ensemble of a model and its fine-tuned copy
@@ -147,8 +166,7 @@ def interpolate_weights(base: dict, tuned: dict, alpha: float, base_name: str = 
     :class:`InputError` naming ``base_name`` when the two are not the same network."""
     if not 0 <= alpha <= 1:
         raise ValueError(f'alpha must be in [0, 1], got {alpha}')
-    if base.keys() != tuned.keys() or any(base[k].shape != tuned[k].shape for k in base):
-        raise InputError(f'{base_name}: not the same network as the fine-tuned checkpoint')
+    _check_same_network(tuned, base, base_name, 'the fine-tuned checkpoint')
     return {k: (base[k].float() * (1 - alpha) + v.float() * alpha).to(v.dtype)
             if v.is_floating_point() else v for k, v in tuned.items()}
 
