@@ -11,6 +11,7 @@ import pytest
 import torch
 from mmseg.models import build_segmentor
 
+from bpr.core import amp
 from bpr.core.amp import AmpOptimizerHook
 from helpers import TINY_CONFIG
 from test_scripts import _losses, run
@@ -72,6 +73,34 @@ def test_hook_refuses_what_it_cannot_do():
     model = _tiny_model()
     AmpOptimizerHook(dtype='bf16').before_run(_runner(model))
     assert model.amp_dtype == torch.bfloat16
+
+
+def test_float32_dtype_turns_autocast_off():
+    model = _tiny_model()
+    model.amp_dtype = torch.bfloat16
+    hook = AmpOptimizerHook(dtype='float32')
+    hook.before_run(_runner(model))
+    assert model.amp_dtype is None and hook.loss_scaler is None
+
+
+@pytest.mark.parametrize('native', [False, True])
+def test_bfloat16_on_a_cpu_without_it_warns(monkeypatch, native):
+    for probe in ('_is_avx512_bf16_supported', '_is_amx_tile_supported'):
+        monkeypatch.setattr(torch.cpu, probe, lambda: native, raising=False)
+    assert amp.cpu_computes_bfloat16() is native
+    model = _tiny_model()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        AmpOptimizerHook(dtype='bfloat16').before_run(_runner(model))
+    said = [str(w.message) for w in caught if 'native bfloat16' in str(w.message)]
+    assert len(said) == (0 if native else 1)
+    assert native or 'optimizer_config.dtype=float32' in said[0]
+    assert model.amp_dtype == torch.bfloat16  # a warning, not a change of what was asked
+
+
+def test_cpu_bfloat16_probe_unknown_on_an_older_torch(monkeypatch):
+    monkeypatch.delattr(torch.cpu, '_is_amx_tile_supported', raising=False)
+    assert amp.cpu_computes_bfloat16() is None
 
 
 def test_float16_hook_builds_its_loss_scaler_without_a_deprecation_warning():

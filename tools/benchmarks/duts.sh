@@ -44,7 +44,8 @@
 #          Evaluate it with CKPT=WORK/default.pth and the `small` steps of this script and of
 #          pennfudan.sh.
 #   cpu    (after data) CKPT continued on a CPU (GPUS processes) with
-#          configs/bpr/hrnet18s_128_diverse_cpu.py (8 patches per process, bfloat16, the loss
+#          configs/bpr/hrnet18s_128_diverse_cpu.py (8 patches per process, bfloat16 (on a CPU
+#          without it natively: OPTIONS=optimizer_config.dtype=float32), the loss
 #          stressed near the outlines, 5,000 iterations unless ITERS, or those of them that
 #          fit in TRAIN_MINUTES): every DUTS-TR training photograph but the tuning split
 #          of `tune` (for a run on every TRAIN_EVERY-th one, default 3), one of the five
