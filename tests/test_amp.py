@@ -85,6 +85,7 @@ def test_float32_dtype_turns_autocast_off():
 
 @pytest.mark.parametrize('native', [False, True])
 def test_bfloat16_on_a_cpu_without_it_warns(monkeypatch, native):
+    monkeypatch.setattr(amp.platform, 'machine', lambda: 'x86_64')
     for probe in ('_is_avx512_bf16_supported', '_is_amx_tile_supported'):
         monkeypatch.setattr(torch.cpu, probe, lambda: native, raising=False)
     assert amp.cpu_computes_bfloat16() is native
@@ -98,8 +99,15 @@ def test_bfloat16_on_a_cpu_without_it_warns(monkeypatch, native):
     assert model.amp_dtype == torch.bfloat16  # a warning, not a change of what was asked
 
 
-def test_cpu_bfloat16_probe_unknown_on_an_older_torch(monkeypatch):
-    monkeypatch.delattr(torch.cpu, '_is_amx_tile_supported', raising=False)
+def test_cpu_bfloat16_probe_unknown_on_an_older_torch_or_not_x86(monkeypatch):
+    monkeypatch.setattr(amp.platform, 'machine', lambda: 'x86_64')
+    for probe in ('_is_avx512_bf16_supported', '_is_amx_tile_supported'):
+        monkeypatch.setattr(torch.cpu, probe, lambda: False, raising=False)
+    assert amp.cpu_computes_bfloat16() is False
+    monkeypatch.setattr(amp.platform, 'machine', lambda: 'aarch64')
+    assert amp.cpu_computes_bfloat16() is None
+    monkeypatch.setattr(amp.platform, 'machine', lambda: 'x86_64')
+    monkeypatch.delattr(torch.cpu, '_is_amx_tile_supported')
     assert amp.cpu_computes_bfloat16() is None
 
 

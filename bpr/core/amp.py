@@ -11,6 +11,7 @@ than float32, and ``dtype='float32'`` (``--cfg-options optimizer_config.dtype=fl
 it off without editing the config. The weights, their gradients, the optimizer state and the
 loss stay float32, so checkpoints are the same as those of float32 training.
 """
+import platform
 import warnings
 from typing import Optional, Union
 
@@ -24,7 +25,10 @@ AMP_DTYPES = {'bfloat16': torch.bfloat16, 'bf16': torch.bfloat16,
 
 
 def cpu_computes_bfloat16() -> Optional[bool]:
-    """Whether this CPU has native bfloat16 arithmetic (None: this torch cannot tell)."""
+    """Whether this x86 CPU has native bfloat16 arithmetic (None: not x86, or this torch
+    cannot tell)."""
+    if platform.machine().lower() not in ('x86_64', 'amd64'):
+        return None  # torch's probes are for x86 extensions only
     probes = [getattr(torch.cpu, name, None)
               for name in ('_is_avx512_bf16_supported', '_is_amx_tile_supported')]
     if not all(probes):
