@@ -172,6 +172,26 @@ def test_cpu_continuation_config_trains_with_the_outline_weights():
     assert not torch.isclose(weighted, plain)
 
 
+def test_lovasz_config_adds_an_iou_loss_to_the_weighted_cross_entropy():
+    cfg = mmcv.Config.fromfile(osp.join(ROOT, 'configs/bpr/hrnet18s_128_lovasz_cpu.py'))
+    assert cfg.model.decode_head.sampler.type == 'OutlineWeightSampler'
+    model = revert_sync_batchnorm(build_segmentor(cfg.model))
+    torch.manual_seed(0)
+    img = torch.randn(2, 3, 64, 64)
+    mask = torch.randint(0, 2, (2, 1, 64, 64)).float() * 2 - 1
+    gt = torch.zeros(2, 1, 64, 64, dtype=torch.long)
+    gt[:, :, 16:48, 20:40] = 1
+    metas = [dict(img_shape=(64, 64, 3), ori_shape=(64, 64, 3), pad_shape=(64, 64, 3),
+                  flip=False)] * 2
+    model.train()
+    losses = model(img, metas, gt_semantic_seg=gt, coarse_mask=mask)
+    lovasz = losses['decode.loss_lovasz']
+    # an untrained network's foreground IoU is far from 1: the term is large and trainable
+    assert 0.1 < float(lovasz) <= 1 and lovasz.requires_grad
+    (lovasz + losses['decode.loss_ce']).backward()
+    assert model.decode_head.conv_seg.weight.grad.abs().sum() > 0
+
+
 def test_label_output_and_no_mask_ablation():
     cfg = mmcv.Config.fromfile(osp.join(ROOT, 'configs/bpr/hrnet18s_128_nomask.py'))
     cfg.model.pretrained = None
