@@ -151,11 +151,8 @@ def test_outline_sampler_weights_the_pixels_near_a_class_change(radius):
         build_pixel_sampler(dict(type='OutlineWeightSampler', radius=0), context=head)
 
 
-def test_cpu_continuation_config_trains_with_the_outline_weights():
-    cfg = mmcv.Config.fromfile(osp.join(ROOT, 'configs/bpr/hrnet18s_128_diverse_cpu.py'))
-    assert cfg.optimizer_config.type == 'AmpOptimizerHook'
-    assert cfg.model.backbone.norm_eval and cfg.model.pretrained is None
-    model = revert_sync_batchnorm(build_segmentor(cfg.model))
+def _training_batch():
+    """Two 64-px patches (image, coarse mask in [-1, 1], label) and their metas."""
     torch.manual_seed(0)
     img = torch.randn(2, 3, 64, 64)
     mask = torch.randint(0, 2, (2, 1, 64, 64)).float() * 2 - 1
@@ -163,6 +160,15 @@ def test_cpu_continuation_config_trains_with_the_outline_weights():
     gt[:, :, 16:48, 20:40] = 1
     metas = [dict(img_shape=(64, 64, 3), ori_shape=(64, 64, 3), pad_shape=(64, 64, 3),
                   flip=False)] * 2
+    return img, mask, gt, metas
+
+
+def test_cpu_continuation_config_trains_with_the_outline_weights():
+    cfg = mmcv.Config.fromfile(osp.join(ROOT, 'configs/bpr/hrnet18s_128_diverse_cpu.py'))
+    assert cfg.optimizer_config.type == 'AmpOptimizerHook'
+    assert cfg.model.backbone.norm_eval and cfg.model.pretrained is None
+    model = revert_sync_batchnorm(build_segmentor(cfg.model))
+    img, mask, gt, metas = _training_batch()
     model.train()
     weighted = model(img, metas, gt_semantic_seg=gt, coarse_mask=mask)['decode.loss_ce']
     weighted.backward()
@@ -176,13 +182,7 @@ def test_lovasz_config_adds_an_iou_loss_to_the_weighted_cross_entropy():
     cfg = mmcv.Config.fromfile(osp.join(ROOT, 'configs/bpr/hrnet18s_128_lovasz_cpu.py'))
     assert cfg.model.decode_head.sampler.type == 'OutlineWeightSampler'
     model = revert_sync_batchnorm(build_segmentor(cfg.model))
-    torch.manual_seed(0)
-    img = torch.randn(2, 3, 64, 64)
-    mask = torch.randint(0, 2, (2, 1, 64, 64)).float() * 2 - 1
-    gt = torch.zeros(2, 1, 64, 64, dtype=torch.long)
-    gt[:, :, 16:48, 20:40] = 1
-    metas = [dict(img_shape=(64, 64, 3), ori_shape=(64, 64, 3), pad_shape=(64, 64, 3),
-                  flip=False)] * 2
+    img, mask, gt, metas = _training_batch()
     model.train()
     losses = model(img, metas, gt_semantic_seg=gt, coarse_mask=mask)
     lovasz = losses['decode.loss_lovasz']
