@@ -3,6 +3,7 @@ import os.path as osp
 
 import cv2
 import numpy as np
+import pytest
 import torch
 from mmcv.runner import CheckpointLoader
 
@@ -10,6 +11,7 @@ from bpr.apis import DEFAULT_CHECKPOINT, DEFAULT_CONFIG, init_refiner, refine
 from bpr.apis.inference import for_model, patch_views
 from bpr.core import PatchConfig, extract_instance
 from bpr.core.coarse import coarsen
+from bpr.core.io import InputError
 from bpr.evaluation import mask_to_boundary
 
 
@@ -26,6 +28,20 @@ def test_default_checkpoint_loads_without_missing_keys():
     refiner = init_refiner(device='cpu', fuse=False)  # the default checkpoint, strict loading
     k = 'backbone.conv_mask.weight'
     assert torch.allclose(refiner.state_dict()[k], ckpt['state_dict'][k].float())
+
+
+def test_default_checkpoint_by_name_with_any_config_of_its_network():
+    """'default' loads the project's model whatever the config, as the scripts document;
+    a config of another network refuses it in one line rather than running random weights."""
+    ckpt = CheckpointLoader.load_checkpoint(DEFAULT_CHECKPOINT, map_location='cpu')
+    diverse = osp.join(osp.dirname(DEFAULT_CONFIG), 'hrnet18s_128_diverse.py')
+    model = init_refiner(diverse, 'default', device='cpu', fuse=False)
+    k = 'backbone.conv_mask.weight'
+    assert torch.allclose(model.state_dict()[k], ckpt['state_dict'][k].float())
+    assert model.min_size == 160  # the default model's own settings come with it
+    large = osp.join(osp.dirname(DEFAULT_CONFIG), 'hrnet48_256.py')
+    with pytest.raises(InputError, match='not a checkpoint of this model'):
+        init_refiner(large, 'default', device='cpu')
 
 
 def test_default_model_improves_a_clear_edge():

@@ -187,7 +187,7 @@ def test_lovasz_config_adds_an_iou_loss_to_the_weighted_cross_entropy():
     losses = model(img, metas, gt_semantic_seg=gt, coarse_mask=mask)
     lovasz = losses['decode.loss_lovasz']
     # an untrained network's foreground IoU is far from 1: the term is large and trainable
-    assert 0.1 < float(lovasz) <= 1 and lovasz.requires_grad
+    assert 0.1 < lovasz.item() <= 1 and lovasz.requires_grad
     (lovasz + losses['decode.loss_ce']).backward()
     assert model.decode_head.conv_seg.weight.grad.abs().sum() > 0
 

@@ -19,7 +19,8 @@ from bpr.core.io import cli, int_arg
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config', help='test config file')
-    parser.add_argument('checkpoint', help="checkpoint file ('none': random weights)")
+    parser.add_argument('checkpoint', help="checkpoint file ('default': the project's model, "
+                        "'none': random weights)")
     parser.add_argument('--out', help='output pickle of per-patch probabilities')
     parser.add_argument('--eval', nargs='+', help='metrics, e.g. mIoU mDice')
     parser.add_argument('--batch-size', type=int_arg(1), help='patches per forward pass')

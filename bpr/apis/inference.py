@@ -79,9 +79,10 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
 
     Args:
         config: Config file or object (default: ``configs/bpr/hrnet18s_128.py``).
-        checkpoint: Checkpoint file. ``None`` takes the project's default model when the
-            config is the default one, otherwise keeps the random initialisation (with a
-            warning). ``'none'`` always keeps the random initialisation.
+        checkpoint: Checkpoint file, or ``'default'``: the project's default model, with any
+            config whose network it fits. ``None`` takes the default model when the config
+            is the default one, otherwise keeps the random initialisation (with a warning).
+            ``'none'`` always keeps the random initialisation.
         device: ``'cuda'``, ``'cuda:1'``, ``'cpu'``...; default: CUDA if available.
         cfg_options: Config overrides as ``--cfg-options`` gives them, e.g.
             ``{'data.test.pipeline.2.flip': True}`` for flip test-time augmentation.
@@ -105,8 +106,9 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
     cfg = mmcv.Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    if checkpoint is None and isinstance(config, str) and osp.samefile(config, DEFAULT_CONFIG) \
-            and osp.isfile(DEFAULT_CHECKPOINT):
+    if checkpoint == 'default' or (
+            checkpoint is None and isinstance(config, str) and osp.isfile(DEFAULT_CHECKPOINT)
+            and osp.samefile(config, DEFAULT_CONFIG)):
         checkpoint = DEFAULT_CHECKPOINT
     cfg.model.pretrained = None
     cfg.model.train_cfg = None
