@@ -216,6 +216,14 @@ def test_demo_script_user_data_and_errors(coco, tmp_path):
                      'none'])
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 1 and len(lines) == 1 and needle in lines[0], proc.stderr
+    # no --checkpoint is the project's model, whatever the config: another network refuses it
+    # rather than running random weights
+    proc = _run(['demo/inference_img.py', '--img', img_path, '--masks', str(tmp_path / 'm.npy'),
+                 '--config', osp.join(ROOT, 'configs/bpr/hrnet48_256.py'),
+                 '--out', str(tmp_path / 'large.png')])
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert 'not a checkpoint of this model' in lines[0] and not (tmp_path / 'large.png').exists()
 
 
 def test_demo_script_honours_min_size(coco, tmp_path):

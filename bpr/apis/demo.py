@@ -63,7 +63,8 @@ def run_demo(img: Optional[str] = None, masks: Optional[List[str]] = None,
              cfg: PatchConfig = PatchConfig(), model=None, flip: Optional[bool] = None):
     """Refine ``masks`` of ``img`` (default: the embedded example) and write the picture.
 
-    Returns ``(image, coarse masks, refined masks, picture)``.
+    ``checkpoint`` defaults to the project's model, with ``config`` too (``'none'``: random
+    weights). Returns ``(image, coarse masks, refined masks, picture)``.
     """
     if img is None:
         image = example_image()
@@ -77,7 +78,7 @@ def run_demo(img: Optional[str] = None, masks: Optional[List[str]] = None,
     coarse = load_masks(masks, *image.shape[:2])
     if model is None:
         from .inference import DEFAULT_CONFIG
-        model = init_refiner(config or DEFAULT_CONFIG, checkpoint, device, flip=flip)
+        model = init_refiner(config or DEFAULT_CONFIG, checkpoint or 'default', device, flip=flip)
     cfg = for_model(cfg, model)
     refined = refine(model, image, coarse, cfg.iou_thresh, cfg.patch_size, cfg.padding,
                      min_size=cfg.min_size, min_part=cfg.min_part, patch_ratio=cfg.patch_ratio)
