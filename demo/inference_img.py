@@ -24,7 +24,8 @@ def main(argv=None):
     parser.add_argument('--img', help='image file (default: the embedded example)')
     parser.add_argument('--masks', nargs='+', help='coarse mask file(s)')
     parser.add_argument('--config', help='refiner config (default: configs/bpr/hrnet18s_128.py)')
-    parser.add_argument('--checkpoint', help="checkpoint (default: the project's model; 'none': random)")
+    parser.add_argument('--checkpoint',
+                        help="checkpoint (default: the project's model; 'none': random)")
     parser.add_argument('--out', default='demo/outputs/astronaut_refined.png',
                         help='output picture')
     parser.add_argument('--device', type=device_arg,

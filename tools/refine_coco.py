@@ -50,8 +50,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     device = init_dist(launcher=args.launcher, device=args.device) \
         if args.launcher != 'none' else args.device
-    model = init_refiner(args.config, args.checkpoint or 'default', device, args.cfg_options, precision=args.precision,
-                         flip=args.flip)
+    model = init_refiner(args.config, args.checkpoint or 'default', device, args.cfg_options,
+                         precision=args.precision, flip=args.flip)
     refine_coco_file(model, args.coarse_json, args.out_json, args.gt_json, args.img_dir,
                      patch_config(args),
                      args.batch_size, workers=args.workers)

@@ -61,8 +61,7 @@ def main(argv=None):
     parser.add_argument('--device', type=device_arg,
                         help='cuda, cuda:1, cpu (default: cuda if available)')
     args = parser.parse_args(argv)
-    first = init_refiner(args.config, None if args.first == 'default' else args.first,
-                         args.device, flip=args.flip)
+    first = init_refiner(args.config, args.first, args.device, flip=args.flip)
     # the second model sees the first one's views
     flip = len(patch_views(first.cfg).flips) > 1
     second = init_refiner(args.config, args.second, args.device, flip=flip)
