@@ -61,6 +61,11 @@ def device_arg(text: str) -> str:
     return text
 
 
+def checkpoint_file(checkpoint: Optional[str]) -> Optional[str]:
+    """The file of a checkpoint argument: ``'default'`` names the project's model."""
+    return DEFAULT_CHECKPOINT if checkpoint == 'default' else checkpoint
+
+
 def default_batch_size(device: Union[str, torch.device]) -> int:
     """Patches per forward pass: 256 on a GPU; 16 on the CPU, where the activations of a
     small batch stay in the cache (hrnet18s_128 on 2 cores: 1.2-1.3x faster per patch than
@@ -106,9 +111,9 @@ def init_refiner(config: Union[str, mmcv.Config] = DEFAULT_CONFIG,
     cfg = mmcv.Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    if checkpoint == 'default' or (
-            checkpoint is None and isinstance(config, str) and osp.isfile(DEFAULT_CHECKPOINT)
-            and osp.samefile(config, DEFAULT_CONFIG)):
+    checkpoint = checkpoint_file(checkpoint)
+    if checkpoint is None and isinstance(config, str) and osp.isfile(DEFAULT_CHECKPOINT) \
+            and osp.samefile(config, DEFAULT_CONFIG):
         checkpoint = DEFAULT_CHECKPOINT
     cfg.model.pretrained = None
     cfg.model.train_cfg = None
@@ -170,7 +175,7 @@ def checkpoint_settings(checkpoint: str) -> ReleaseSettings:
     ``'default'`` is the project's model, ``'none'`` the defaults of an unreleased one."""
     if checkpoint == 'none':
         return ReleaseSettings()
-    path = DEFAULT_CHECKPOINT if checkpoint == 'default' else checkpoint
+    path = checkpoint_file(checkpoint)
     ckpt = load_file(path, map_location='cpu')
     return test_settings(ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}, path)
 

@@ -64,9 +64,8 @@ class DistillEncoderDecoderRefine(EncoderDecoderRefine):
 
     @staticmethod
     def _load_teacher(arch: dict, checkpoint: Optional[str], test_cfg) -> EncoderDecoderRefine:
-        if checkpoint == 'default':
-            from ..apis.inference import DEFAULT_CHECKPOINT
-            checkpoint = DEFAULT_CHECKPOINT
+        from ..apis.inference import checkpoint_file
+        checkpoint = checkpoint_file(checkpoint)
         if not checkpoint:
             raise ValueError('DistillEncoderDecoderRefine: a teacher without a checkpoint '
                              '(set model.teachers.N.checkpoint)')
